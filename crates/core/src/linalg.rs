@@ -1,1 +1,353 @@
-//! placeholder
+//! faer helpers shared by the measures: centring, Gram and cross products, and the symmetric
+//! eigen, SVD and QR decompositions with an explicit [`Par`].
+//!
+//! Conventions:
+//! - every function takes views (`MatRef`) and returns owned results;
+//! - parallelism is chosen by [`par_for`] from the flop count: `Par::Seq` for small problems (no
+//!   rayon task overhead, and safe to call from inside a rayon task), otherwise `Par::rayon(0)`,
+//!   i.e. the global rayon pool. Nothing here creates a pool or a thread;
+//! - symmetric products (`AᵀA`, `AAᵀ`) compute one triangle with faer's triangular matmul and
+//!   mirror it, which halves the GEMM work;
+//! - decomposition failures become [`LinalgError`] instead of panics.
+
+use faer::dyn_stack::{MemBuffer, MemStack};
+use faer::linalg::matmul::triangular::BlockStructure;
+use faer::{Accum, Mat, MatRef, Par};
+
+/// A decomposition did not converge.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LinalgError {
+    #[error("the singular value decomposition did not converge")]
+    SvdNoConvergence,
+    #[error("the symmetric eigendecomposition did not converge")]
+    EigenNoConvergence,
+}
+
+/// `Par::Seq` below about a million flops, otherwise the global rayon pool.
+pub fn par_for(flops: f64) -> Par {
+    if flops < 2e6 || rayon::current_num_threads() <= 1 {
+        Par::Seq
+    } else {
+        Par::rayon(0)
+    }
+}
+
+/// Column means of `x`.
+pub fn column_means(x: MatRef<'_, f64>) -> Vec<f64> {
+    let n = x.nrows() as f64;
+    (0..x.ncols()).map(|j| x.col(j).sum() / n).collect()
+}
+
+/// `x` with each column's mean subtracted (`H X` with `H = I − 11ᵀ/n`).
+pub fn center(x: MatRef<'_, f64>) -> Mat<f64> {
+    let means = column_means(x);
+    Mat::from_fn(x.nrows(), x.ncols(), |i, j| x[(i, j)] - means[j])
+}
+
+/// `x` centred with the given column means.
+pub fn center_with(x: MatRef<'_, f64>, means: &[f64]) -> Mat<f64> {
+    Mat::from_fn(x.nrows(), x.ncols(), |i, j| x[(i, j)] - means[j])
+}
+
+/// `x` zero-padded on the right to `p` columns (netrep's `zero_pad=True`).
+pub fn zero_pad(x: MatRef<'_, f64>, p: usize) -> Mat<f64> {
+    Mat::from_fn(x.nrows(), p.max(x.ncols()), |i, j| {
+        if j < x.ncols() { x[(i, j)] } else { 0.0 }
+    })
+}
+
+/// `a · b`.
+pub fn mul(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> Mat<f64> {
+    let mut out = Mat::zeros(a.nrows(), b.ncols());
+    let par = par_for(2.0 * a.nrows() as f64 * a.ncols() as f64 * b.ncols() as f64);
+    faer::linalg::matmul::matmul(out.as_mut(), Accum::Replace, a, b, 1.0, par);
+    out
+}
+
+/// `aᵀ · b`.
+pub fn mul_tn(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> Mat<f64> {
+    mul(a.transpose(), b)
+}
+
+/// `a · bᵀ`.
+pub fn mul_nt(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> Mat<f64> {
+    mul(a, b.transpose())
+}
+
+/// `aᵀ a`, computing the lower triangle only and mirroring it.
+pub fn gram_tn(a: MatRef<'_, f64>) -> Mat<f64> {
+    sym_product(a.transpose())
+}
+
+/// `a aᵀ`, computing the lower triangle only and mirroring it.
+pub fn gram_nt(a: MatRef<'_, f64>) -> Mat<f64> {
+    sym_product(a)
+}
+
+/// `a aᵀ` through the triangular product.
+fn sym_product(a: MatRef<'_, f64>) -> Mat<f64> {
+    let m = a.nrows();
+    let mut out = Mat::zeros(m, m);
+    let par = par_for(m as f64 * m as f64 * a.ncols() as f64);
+    faer::linalg::matmul::triangular::matmul(
+        out.as_mut(),
+        BlockStructure::TriangularLower,
+        Accum::Replace,
+        a,
+        BlockStructure::Rectangular,
+        a.transpose(),
+        BlockStructure::Rectangular,
+        1.0,
+        par,
+    );
+    for j in 0..m {
+        for i in 0..j {
+            out[(i, j)] = out[(j, i)];
+        }
+    }
+    out
+}
+
+/// Frobenius inner product `Σ a_ij b_ij`.
+pub fn frob_dot(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> f64 {
+    debug_assert_eq!(a.shape(), b.shape());
+    let mut s = 0.0;
+    for j in 0..a.ncols() {
+        let (ca, cb) = (a.col(j), b.col(j));
+        for i in 0..a.nrows() {
+            s += ca[i] * cb[i];
+        }
+    }
+    s
+}
+
+/// Squared Frobenius norm.
+pub fn frob2(a: MatRef<'_, f64>) -> f64 {
+    a.squared_norm_l2()
+}
+
+/// Singular values, nonincreasing.
+pub fn singular_values(a: MatRef<'_, f64>) -> Result<Vec<f64>, LinalgError> {
+    let (m, n) = a.shape();
+    let k = m.min(n);
+    if k == 0 {
+        return Ok(vec![]);
+    }
+    let par = par_for(4.0 * (m as f64) * (n as f64) * (k as f64));
+    let mut s = faer::diag::Diag::<f64>::zeros(k);
+    use faer::linalg::svd::{self, ComputeSvdVectors};
+    let mut buf = MemBuffer::new(svd::svd_scratch::<f64>(
+        m,
+        n,
+        ComputeSvdVectors::No,
+        ComputeSvdVectors::No,
+        par,
+        Default::default(),
+    ));
+    svd::svd(
+        a,
+        s.as_mut(),
+        None,
+        None,
+        par,
+        MemStack::new(&mut buf),
+        Default::default(),
+    )
+    .map_err(|_| LinalgError::SvdNoConvergence)?;
+    let mut v: Vec<f64> = s.column_vector().iter().copied().collect();
+    v.sort_by(|a, b| b.total_cmp(a));
+    Ok(v)
+}
+
+/// Thin SVD `a = U diag(s) Vᵀ`, singular values nonincreasing.
+pub struct ThinSvd {
+    pub u: Mat<f64>,
+    pub s: Vec<f64>,
+    pub v: Mat<f64>,
+}
+
+/// Thin SVD of `a`.
+pub fn thin_svd(a: MatRef<'_, f64>) -> Result<ThinSvd, LinalgError> {
+    let (m, n) = a.shape();
+    let k = m.min(n);
+    let par = par_for(8.0 * (m as f64) * (n as f64) * (k as f64));
+    let mut s = faer::diag::Diag::<f64>::zeros(k);
+    let mut u = Mat::zeros(m, k);
+    let mut v = Mat::zeros(n, k);
+    if k > 0 {
+        use faer::linalg::svd::{self, ComputeSvdVectors};
+        let mut buf = MemBuffer::new(svd::svd_scratch::<f64>(
+            m,
+            n,
+            ComputeSvdVectors::Thin,
+            ComputeSvdVectors::Thin,
+            par,
+            Default::default(),
+        ));
+        svd::svd(
+            a,
+            s.as_mut(),
+            Some(u.as_mut()),
+            Some(v.as_mut()),
+            par,
+            MemStack::new(&mut buf),
+            Default::default(),
+        )
+        .map_err(|_| LinalgError::SvdNoConvergence)?;
+    }
+    Ok(ThinSvd {
+        u,
+        s: s.column_vector().iter().copied().collect(),
+        v,
+    })
+}
+
+/// Eigenvalues of the symmetric matrix `a` (lower triangle read), nondecreasing.
+pub fn sym_eigvals(a: MatRef<'_, f64>) -> Result<Vec<f64>, LinalgError> {
+    sym_evd(a, false).map(|(s, _)| s)
+}
+
+/// Eigen-decomposition `a = U diag(s) Uᵀ` of a symmetric matrix, eigenvalues nondecreasing.
+pub fn sym_eigen(a: MatRef<'_, f64>) -> Result<(Vec<f64>, Mat<f64>), LinalgError> {
+    sym_evd(a, true).map(|(s, u)| (s, u.unwrap_or_else(|| Mat::zeros(0, 0))))
+}
+
+fn sym_evd(a: MatRef<'_, f64>, vectors: bool) -> Result<(Vec<f64>, Option<Mat<f64>>), LinalgError> {
+    use faer::linalg::evd::{self, ComputeEigenvectors};
+    let n = a.nrows();
+    assert_eq!(n, a.ncols(), "sym_evd needs a square matrix");
+    if n == 0 {
+        return Ok((vec![], vectors.then(|| Mat::zeros(0, 0))));
+    }
+    let par = par_for(10.0 * (n as f64).powi(3));
+    let mut s = faer::diag::Diag::<f64>::zeros(n);
+    let mut u = vectors.then(|| Mat::<f64>::zeros(n, n));
+    let compute = if vectors {
+        ComputeEigenvectors::Yes
+    } else {
+        ComputeEigenvectors::No
+    };
+    let mut buf = MemBuffer::new(evd::self_adjoint_evd_scratch::<f64>(
+        n,
+        compute,
+        par,
+        Default::default(),
+    ));
+    evd::self_adjoint_evd(
+        a,
+        s.as_mut(),
+        u.as_mut().map(|u| u.as_mut()),
+        par,
+        MemStack::new(&mut buf),
+        Default::default(),
+    )
+    .map_err(|_| LinalgError::EigenNoConvergence)?;
+    Ok((s.column_vector().iter().copied().collect(), u))
+}
+
+/// The `R` factor (upper triangular, `min(m, n) × n`) of the QR decomposition of `a`.
+pub fn qr_r(a: MatRef<'_, f64>) -> Mat<f64> {
+    use faer::linalg::qr::no_pivoting::factor;
+    let (m, n) = a.shape();
+    let k = m.min(n);
+    let mut qr = a.to_owned();
+    if k == 0 {
+        return Mat::zeros(k, n);
+    }
+    let par = par_for(2.0 * (m as f64) * (n as f64) * (k as f64));
+    let bs = factor::recommended_block_size::<f64>(m, n);
+    let mut coeff = Mat::<f64>::zeros(bs, k);
+    let mut buf = MemBuffer::new(factor::qr_in_place_scratch::<f64>(
+        m,
+        n,
+        bs,
+        par,
+        Default::default(),
+    ));
+    factor::qr_in_place(
+        qr.as_mut(),
+        coeff.as_mut(),
+        par,
+        MemStack::new(&mut buf),
+        Default::default(),
+    );
+    Mat::from_fn(k, n, |i, j| if i <= j { qr[(i, j)] } else { 0.0 })
+}
+
+/// A matrix `x̃` with at most `min(n, p)` columns and the same row Gram: `x̃ x̃ᵀ = x xᵀ`.
+///
+/// When `p ≤ n` this is `x` itself; otherwise `x̃ = Rᵀ` from the QR of `xᵀ` (`xᵀ = Q R`), so
+/// every orthogonally invariant quantity of `x` (singular values of `xᵀ y`, `‖xᵀx‖_F`, …) can be
+/// computed from an `n × n` matrix instead of a `p`-wide one.
+pub fn row_space_reduce(x: MatRef<'_, f64>) -> Mat<f64> {
+    if x.ncols() <= x.nrows() {
+        x.to_owned()
+    } else {
+        qr_r(x.transpose()).transpose().to_owned()
+    }
+}
+
+/// Orthonormal basis `Q` (`n × r`) of the column space of `x`, with the rank `r` decided by the
+/// singular values: `s_i > s_max · max(n, p) · ε`. Also returns the singular values.
+pub fn column_space(x: MatRef<'_, f64>) -> Result<(Mat<f64>, Vec<f64>), LinalgError> {
+    let svd = thin_svd(x)?;
+    let smax = svd.s.first().copied().unwrap_or(0.0);
+    let tol = smax * (x.nrows().max(x.ncols()) as f64) * f64::EPSILON;
+    let r = svd.s.iter().take_while(|&&s| s > tol).count();
+    let q = svd.u.as_ref().subcols(0, r).to_owned();
+    Ok((q, svd.s))
+}
+
+/// Solve `a x = b` for symmetric positive definite `a` (Cholesky); `None` when not SPD.
+pub fn spd_solve(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> Option<Mat<f64>> {
+    use faer::linalg::solvers::Solve;
+    let llt = a.llt(faer::Side::Lower).ok()?;
+    Some(llt.solve(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(n: usize, p: usize, seed: u64) -> Mat<f64> {
+        let mut s = seed;
+        Mat::from_fn(n, p, |_, _| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 11) as f64 / (1u64 << 53) as f64) - 0.5
+        })
+    }
+
+    #[test]
+    fn gram_matches_plain_product() {
+        let a = m(7, 4, 1);
+        let g = gram_tn(a.as_ref());
+        let h = mul_tn(a.as_ref(), a.as_ref());
+        assert!((&g - &h).norm_max() < 1e-14);
+        let g = gram_nt(a.as_ref());
+        let h = mul_nt(a.as_ref(), a.as_ref());
+        assert!((&g - &h).norm_max() < 1e-14);
+    }
+
+    #[test]
+    fn reduction_keeps_row_gram() {
+        let a = m(5, 12, 2);
+        let r = row_space_reduce(a.as_ref());
+        assert_eq!(r.shape(), (5, 5));
+        let d = &gram_nt(r.as_ref()) - &gram_nt(a.as_ref());
+        assert!(d.norm_max() < 1e-13);
+    }
+
+    #[test]
+    fn svd_and_eigen_agree() {
+        let a = m(6, 4, 3);
+        let s = singular_values(a.as_ref()).unwrap();
+        let e = sym_eigvals(gram_tn(a.as_ref()).as_ref()).unwrap();
+        for (si, ei) in s.iter().rev().zip(e.iter()) {
+            assert!((si * si - ei).abs() < 1e-12);
+        }
+        let t = thin_svd(a.as_ref()).unwrap();
+        assert!((t.s[0] - s[0]).abs() < 1e-13);
+    }
+}

@@ -1,0 +1,151 @@
+//! CCA, SVCCA and PWCCA (spec §1a D). All need `p < n`.
+//!
+//! - Canonical correlations `ρ = σ(Q_Xᵀ Q_Y)` with `Q` orthonormal bases of the column spaces of
+//!   the centred X and Y (from a thin SVD, rank decided at `σ > σ_max·max(n,p)·ε`); this equals
+//!   the singular values of `Σxx^{−1/2} Σxy Σyy^{−1/2}` of google/contrasim `compute_cca` on
+//!   full-rank data, and counts rank-deficient directions as zero correlations (sim_metric).
+//!   `cca-score = Σρ / min(p1,p2)`, `cca-squared_score = Σρ² / min(p1,p2)`.
+//! - SVCCA: sklearn `PCA` of X and of Y separately (k = `dim`, or the fewest components whose
+//!   cumulative explained-variance ratio exceeds `var`: `searchsorted(cumsum, var, 'right') + 1`),
+//!   then mean CCA of the PC scores (their bases are the leading left singular vectors).
+//! - PWCCA (sim_metric `pwcca_dist`): with `T = Cxx^{−1/2} Cxy Cyy^{−1/2} = U S Vᵀ` (full SVD),
+//!   weights `w_i ∝ Σ_j |(Uᵀ Cxx^{1/2})_ij|` over all `p1` rows, and `PWCCA = Σ_{i<min} w_i ρ_i`.
+
+use faer::{Mat, MatRef};
+
+use super::MeasureError;
+use super::context::Ctx;
+use super::spec::Trunc;
+use crate::linalg;
+
+fn numerical(id: &str, e: impl ToString) -> MeasureError {
+    MeasureError::Numerical {
+        measure: id.to_string(),
+        message: e.to_string(),
+    }
+}
+
+fn no_variance(id: &str) -> MeasureError {
+    MeasureError::Degenerate {
+        measure: id.to_string(),
+        reason: "X or Y has no variance across rows, so there is no canonical correlation".into(),
+    }
+}
+
+/// Canonical correlations of centred `xc`, `yc`, nonincreasing, `min(rank X, rank Y)` of them.
+pub(crate) fn canonical_correlations(
+    xc: MatRef<'_, f64>,
+    yc: MatRef<'_, f64>,
+    id: &str,
+) -> Result<Vec<f64>, MeasureError> {
+    let (qx, _) = linalg::column_space(xc).map_err(|e| numerical(id, e))?;
+    let (qy, _) = linalg::column_space(yc).map_err(|e| numerical(id, e))?;
+    if qx.ncols() == 0 || qy.ncols() == 0 {
+        return Err(no_variance(id));
+    }
+    correlations_of_bases(qx.as_ref(), qy.as_ref(), id)
+}
+
+fn correlations_of_bases(
+    qx: MatRef<'_, f64>,
+    qy: MatRef<'_, f64>,
+    id: &str,
+) -> Result<Vec<f64>, MeasureError> {
+    let m = linalg::mul_tn(qx, qy);
+    let s = linalg::singular_values(m.as_ref()).map_err(|e| numerical(id, e))?;
+    Ok(s.into_iter().map(|r| r.min(1.0)).collect())
+}
+
+/// The PCA scores basis kept by SVCCA: leading left singular vectors of the centred matrix.
+fn pca_basis(xc: MatRef<'_, f64>, trunc: Trunc, id: &str) -> Result<Mat<f64>, MeasureError> {
+    let svd = linalg::thin_svd(xc).map_err(|e| numerical(id, e))?;
+    let total: f64 = svd.s.iter().map(|s| s * s).sum();
+    if total == 0.0 {
+        return Err(no_variance(id));
+    }
+    let k = match trunc {
+        Trunc::Dim(k) => k,
+        Trunc::Var(v) => {
+            // sklearn: n_components = searchsorted(cumsum(ratio), v, side="right") + 1
+            let mut cum = 0.0;
+            let mut count = 0;
+            for s in &svd.s {
+                cum += s * s / total;
+                if cum <= v {
+                    count += 1;
+                } else {
+                    break;
+                }
+            }
+            (count + 1).min(svd.s.len())
+        }
+    };
+    Ok(svd.u.as_ref().subcols(0, k.min(svd.u.ncols())).to_owned())
+}
+
+pub(crate) fn svcca(ctx: &Ctx<'_>, trunc: Trunc, id: &str) -> Result<f64, MeasureError> {
+    let bx = pca_basis(ctx.xc(), trunc, id)?;
+    let by = pca_basis(ctx.yc(), trunc, id)?;
+    let n = ctx.n();
+    let (kx, ky) = (bx.ncols(), by.ncols());
+    if kx >= n || ky >= n {
+        return Err(MeasureError::Requirement {
+            measure: id.to_string(),
+            requirement: "fewer kept principal components than rows (CCA needs k < n)".into(),
+            got: format!("n={n}, k_X={kx}, k_Y={ky}"),
+        });
+    }
+    let rho = correlations_of_bases(bx.as_ref(), by.as_ref(), id)?;
+    Ok(rho.iter().sum::<f64>() / kx.min(ky) as f64)
+}
+
+/// `C^{±1/2}` of a symmetric positive semidefinite matrix (pseudo-inverse for zero eigenvalues,
+/// as sim_metric's `1/sqrt(x) if x > 0 else 0`).
+fn sym_pow_half(c: MatRef<'_, f64>, inverse: bool, id: &str) -> Result<Mat<f64>, MeasureError> {
+    let (lam, v) = linalg::sym_eigen(c).map_err(|e| numerical(id, e))?;
+    let d: Vec<f64> = lam
+        .iter()
+        .map(|&l| {
+            let l = l.max(0.0);
+            if inverse {
+                if l > 0.0 { 1.0 / l.sqrt() } else { 0.0 }
+            } else {
+                l.sqrt()
+            }
+        })
+        .collect();
+    let vd = Mat::from_fn(v.nrows(), v.ncols(), |i, j| v[(i, j)] * d[j]);
+    Ok(linalg::mul_nt(vd.as_ref(), v.as_ref()))
+}
+
+pub(crate) fn pwcca(ctx: &Ctx<'_>, id: &str) -> Result<f64, MeasureError> {
+    let (xc, yc) = (ctx.xc(), ctx.yc());
+    if ctx.nx2() == 0.0 || ctx.ny2() == 0.0 {
+        return Err(no_variance(id));
+    }
+    let cxx = linalg::gram_tn(xc);
+    let cyy = linalg::gram_tn(yc);
+    let cxy = linalg::mul_tn(xc, yc);
+    let ixx = sym_pow_half(cxx.as_ref(), true, id)?;
+    let iyy = sym_pow_half(cyy.as_ref(), true, id)?;
+    let sxx = sym_pow_half(cxx.as_ref(), false, id)?;
+    let t = linalg::mul(
+        linalg::mul(ixx.as_ref(), cxy.as_ref()).as_ref(),
+        iyy.as_ref(),
+    );
+    let svd = t
+        .svd()
+        .map_err(|_| numerical(id, "the SVD did not converge"))?;
+    let u = svd.U();
+    let rho: Vec<f64> = svd.S().column_vector().iter().copied().collect();
+    let w = linalg::mul_tn(u, sxx.as_ref());
+    let weights: Vec<f64> = (0..w.nrows())
+        .map(|i| (0..w.ncols()).map(|j| w[(i, j)].abs()).sum())
+        .collect();
+    let total: f64 = weights.iter().sum();
+    if total == 0.0 {
+        return Err(no_variance(id));
+    }
+    let dim = weights.len().min(rho.len());
+    Ok((0..dim).map(|i| weights[i] / total * rho[i]).sum())
+}

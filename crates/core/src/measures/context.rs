@@ -1,0 +1,185 @@
+//! Lazily computed intermediate results shared by the measures of one `(X, Y)` pair.
+//!
+//! Each quantity is computed the first time a measure asks for it and then reused, so a
+//! [`super::score_many`] call pays once for centring, for `XcᵀYc` and its singular values, for the
+//! linear-kernel terms `‖XcᵀYc‖²`, `‖XcᵀXc‖²`, `‖YcᵀYc‖²`, for the Gram matrices and RDMs, and
+//! for the canonical correlations.
+
+use std::cell::{OnceCell, RefCell};
+use std::collections::HashMap;
+
+use faer::{Mat, MatRef};
+
+use super::MeasureError;
+use crate::linalg;
+
+/// Linear-kernel terms of centred `X` and `Y`: `hxy = ‖XcᵀYc‖_F² = ⟨K_X, K_Y⟩`,
+/// `hxx = ‖XcᵀXc‖_F² = ‖K_X‖²`, `hyy`, and the row squared norms `rx_i = (K_X)_ii`.
+#[derive(Debug, Clone)]
+pub(crate) struct LinearTerms {
+    pub hxy: f64,
+    pub hxx: f64,
+    pub hyy: f64,
+    pub rx: Vec<f64>,
+    pub ry: Vec<f64>,
+}
+
+pub(crate) struct Ctx<'a> {
+    pub x: MatRef<'a, f64>,
+    pub y: MatRef<'a, f64>,
+    xc: OnceCell<Mat<f64>>,
+    yc: OnceCell<Mat<f64>>,
+    xr: OnceCell<Mat<f64>>,
+    yr: OnceCell<Mat<f64>>,
+    cross_sv: OnceCell<Result<Vec<f64>, MeasureError>>,
+    linear: OnceCell<LinearTerms>,
+    kx: OnceCell<Mat<f64>>,
+    ky: OnceCell<Mat<f64>>,
+    cca: OnceCell<Result<Vec<f64>, MeasureError>>,
+    /// Upper-triangle RDM vectors by RDM kind name.
+    pub rdms: RefCell<HashMap<&'static str, (std::rc::Rc<Vec<f64>>, std::rc::Rc<Vec<f64>>)>>,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(x: MatRef<'a, f64>, y: MatRef<'a, f64>) -> Self {
+        Ctx {
+            x,
+            y,
+            xc: OnceCell::new(),
+            yc: OnceCell::new(),
+            xr: OnceCell::new(),
+            yr: OnceCell::new(),
+            cross_sv: OnceCell::new(),
+            linear: OnceCell::new(),
+            kx: OnceCell::new(),
+            ky: OnceCell::new(),
+            cca: OnceCell::new(),
+            rdms: RefCell::new(HashMap::new()),
+        }
+    }
+
+    pub fn n(&self) -> usize {
+        self.x.nrows()
+    }
+
+    /// Column-centred X.
+    pub fn xc(&self) -> MatRef<'_, f64> {
+        self.xc.get_or_init(|| linalg::center(self.x)).as_ref()
+    }
+
+    /// Column-centred Y.
+    pub fn yc(&self) -> MatRef<'_, f64> {
+        self.yc.get_or_init(|| linalg::center(self.y)).as_ref()
+    }
+
+    /// `‖Xc‖_F²`.
+    pub fn nx2(&self) -> f64 {
+        linalg::frob2(self.xc())
+    }
+
+    /// `‖Yc‖_F²`.
+    pub fn ny2(&self) -> f64 {
+        linalg::frob2(self.yc())
+    }
+
+    /// Row-space reduction of Xc (at most `min(n, p1)` columns, same row Gram).
+    pub fn xr(&self) -> MatRef<'_, f64> {
+        self.xr
+            .get_or_init(|| linalg::row_space_reduce(self.xc()))
+            .as_ref()
+    }
+
+    pub fn yr(&self) -> MatRef<'_, f64> {
+        self.yr
+            .get_or_init(|| linalg::row_space_reduce(self.yc()))
+            .as_ref()
+    }
+
+    /// Singular values of `XcᵀYc`, from the (at most `min(n,p1) × min(n,p2)`) reduced product.
+    pub fn cross_sv(&self, measure: &str) -> Result<&[f64], MeasureError> {
+        self.cross_sv
+            .get_or_init(|| {
+                let c = linalg::mul_tn(self.xr(), self.yr());
+                linalg::singular_values(c.as_ref()).map_err(|e| MeasureError::Numerical {
+                    measure: measure.to_string(),
+                    message: e.to_string(),
+                })
+            })
+            .as_ref()
+            .map(|v| v.as_slice())
+            .map_err(Clone::clone)
+    }
+
+    /// `‖XcᵀYc‖_*`.
+    pub fn nuclear(&self, measure: &str) -> Result<f64, MeasureError> {
+        Ok(self.cross_sv(measure)?.iter().sum())
+    }
+
+    /// Centred linear Gram `K_X = Xc Xcᵀ`.
+    pub fn kx(&self) -> MatRef<'_, f64> {
+        self.kx.get_or_init(|| linalg::gram_nt(self.xc())).as_ref()
+    }
+
+    pub fn ky(&self) -> MatRef<'_, f64> {
+        self.ky.get_or_init(|| linalg::gram_nt(self.yc())).as_ref()
+    }
+
+    /// The linear-kernel terms, from whichever of the feature space (`p × p`) or the Gram space
+    /// (`n × n`) is cheaper.
+    pub fn linear(&self) -> &LinearTerms {
+        self.linear.get_or_init(|| {
+            let (n, p1, p2) = (
+                self.n() as f64,
+                self.x.ncols() as f64,
+                self.y.ncols() as f64,
+            );
+            let feature_cost = n * (2.0 * p1 * p2 + p1 * p1 + p2 * p2);
+            let gram_cost = n * n * (p1 + p2) + 3.0 * n * n;
+            let (xc, yc) = (self.xc(), self.yc());
+            let row_norms = |m: MatRef<'_, f64>| -> Vec<f64> {
+                let mut r = vec![0.0; m.nrows()];
+                for j in 0..m.ncols() {
+                    let c = m.col(j);
+                    for (i, ri) in r.iter_mut().enumerate() {
+                        *ri += c[i] * c[i];
+                    }
+                }
+                r
+            };
+            let (hxy, hxx, hyy) =
+                if self.kx.get().is_some() && self.ky.get().is_some() || gram_cost < feature_cost {
+                    let (kx, ky) = (self.kx(), self.ky());
+                    (
+                        linalg::frob_dot(kx, ky),
+                        linalg::frob2(kx),
+                        linalg::frob2(ky),
+                    )
+                } else {
+                    let cxy = linalg::mul_tn(xc, yc);
+                    let cxx = linalg::gram_tn(xc);
+                    let cyy = linalg::gram_tn(yc);
+                    (
+                        linalg::frob2(cxy.as_ref()),
+                        linalg::frob2(cxx.as_ref()),
+                        linalg::frob2(cyy.as_ref()),
+                    )
+                };
+            LinearTerms {
+                hxy,
+                hxx,
+                hyy,
+                rx: row_norms(xc),
+                ry: row_norms(yc),
+            }
+        })
+    }
+
+    /// Canonical correlations of X and Y (see `cca.rs`), cached.
+    pub fn canonical_correlations(&self, measure: &str) -> Result<&[f64], MeasureError> {
+        self.cca
+            .get_or_init(|| super::cca::canonical_correlations(self.xc(), self.yc(), measure))
+            .as_ref()
+            .map(|v| v.as_slice())
+            .map_err(Clone::clone)
+    }
+}

@@ -1,0 +1,1 @@
+//! Statistics over measures: all-pairs tables, permutation tests, bootstrap intervals.
