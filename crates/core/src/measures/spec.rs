@@ -370,19 +370,16 @@ impl Spec {
                 "at least 2 units in X and Y (the correlation RDM centres each row across units)",
                 format!("p1={p1}, p2={p2}"),
             )),
-            Spec::LinReg { folds: Some(k), .. } if n < 2 * *k => Err(req(
-                &format!(
-                    "at least {} rows for {k}-fold cross-validation (2 per fold)",
-                    2 * k
-                ),
+            Spec::LinReg { folds: Some(k), .. } if n < *k => Err(req(
+                &format!("at least {k} rows for {k}-fold cross-validation"),
                 format!("n={n}"),
             )),
-            Spec::DeepDive { .. } if n < 10 => Err(req(
-                "at least 10 rows for 5-fold cross-validation (2 per fold)",
+            Spec::DeepDive { .. } if n < 5 => Err(req(
+                "at least 5 rows for 5-fold cross-validation",
                 format!("n={n}"),
             )),
-            Spec::NeuroAi { .. } if n < 15 => Err(req(
-                "at least 15 rows (5 shuffled folds, test folds of at least 3 rows for per-unit correlations, leave-one-out inside each training fold)",
+            Spec::NeuroAi { .. } if n < 10 => Err(req(
+                "at least 10 rows (5 shuffled folds with at least 2 test rows each for per-unit correlations)",
                 format!("n={n}"),
             )),
             _ => Ok(()),
@@ -731,7 +728,7 @@ impl Spec {
                         "KFold(k, shuffle=False) over rows; none = in-sample",
                     ));
                     if let Some(k) = folds {
-                        requirements = format!("n ≥ {}", 2 * k);
+                        requirements = format!("n ≥ {k}");
                     }
                     let range = if *agg == Agg::R2 { r2 } else { signed };
                     (
@@ -762,7 +759,7 @@ impl Spec {
                     )
                 }
                 Spec::DeepDive { agg } => {
-                    requirements = "n ≥ 10".into();
+                    requirements = "n ≥ 5".into();
                     (
                         format!(
                             "DeepDive neural_regression: predict Y (second argument) from X with sklearn Ridge(alpha=1) with intercept, KFold(5) out-of-fold predictions, {} per Y column, averaged",
@@ -775,7 +772,7 @@ impl Spec {
                     )
                 }
                 Spec::NeuroAi { reverse } => {
-                    requirements = "n ≥ 15".into();
+                    requirements = "n ≥ 10".into();
                     (
                         format!(
                             "NeuroAIMetrics LinearPredictivity: predict {} from the other with RidgeCV(logspace(−8, 8, 17)) on z-scored predictors, KFold(5, shuffle, seed 42), per-unit Pearson r on the test fold, mean",
