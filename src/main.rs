@@ -1,1 +1,46 @@
-fn main() {}
+//! The `simscore` binary: parse the command line and hand over to the library.
+
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+
+use simscore::app::{self, Application};
+use simscore::config::{Cli, Command};
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    simscore::telemetry::init(cli.log_json);
+    match cli.command {
+        // Offline scoring needs no async runtime.
+        Command::Score(args) => simscore::cli::score(args),
+        Command::Openapi => {
+            println!("{}", simscore::api::openapi().to_pretty_json()?);
+            Ok(())
+        }
+        command => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(run(command)),
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    match command {
+        Command::Serve(args) => {
+            let application = Application::build(&args).await?;
+            app::shutdown_on_signals(shutdown.clone());
+            application.run(shutdown).await
+        }
+        Command::Worker(args) => {
+            app::shutdown_on_signals(shutdown.clone());
+            app::run_worker(&args, shutdown).await
+        }
+        Command::Migrate(storage) => {
+            app::open_storage(&storage).await?;
+            eprintln!("migrations applied");
+            Ok(())
+        }
+        Command::Token { command } => simscore::cli::token(command).await,
+        Command::Score(_) | Command::Openapi => unreachable!("handled without a runtime"),
+    }
+}

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 /// The element type of an uploaded array, in numpy's spelling (`"<f8"`, `"<i4"`, `"|b1"` …) reduced
 /// to the kinds we accept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Dtype {
     Bool,

@@ -1,0 +1,3 @@
+//! The job kinds: thin adapters from a spec to `simscore-core` and back.
+
+pub mod score;

@@ -1,0 +1,396 @@
+//! The queue under stress: cancellation, many workers, crashed workers, stale workers.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{
+    Backend, Options, fresh_database, matrix, simscore_bin, spawn_app, storage_args,
+};
+use crate::on_both_backends;
+use simscore::domain::{JobStatus, Role};
+use simscore::store::{NewJob, Store};
+
+/// A score job that runs for a while: a table of many pairs, reporting progress after each.
+fn long_spec(x: &str, pairs: usize) -> serde_json::Value {
+    let refs: Vec<_> = (0..pairs).map(|_| json!({"dataset": x})).collect();
+    json!({"x": refs, "y": refs, "measures": ["cka", "nbs", "procrustes-angular-score"]})
+}
+
+async fn cancellation(backend: Backend) {
+    // No workers: the job stays queued, and cancelling it is immediate.
+    let Some(app) = spawn_app(
+        backend,
+        Options {
+            workers: 0,
+            ..Options::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let x = app.upload_ok(&matrix(50, 10, 1), "x").await;
+    let queued = app
+        .submit_ok(
+            "score",
+            json!({"x": {"dataset": x}, "y": {"dataset": x}, "measures": ["cka"]}),
+        )
+        .await;
+    let (status, job) = app
+        .post_json(&format!("/v1/jobs/{queued}/cancel"), &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(job["status"], "cancelled");
+    assert_eq!(job["attempts"], 0, "it never ran");
+    // Idempotent.
+    let (status, job) = app
+        .post_json(&format!("/v1/jobs/{queued}/cancel"), &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(job["status"], "cancelled");
+    drop(app);
+
+    // A running job stops at its next progress report.
+    let Some(app) = spawn_app(backend, Options::default()).await else {
+        return;
+    };
+    let x = app.upload_ok(&matrix(300, 120, 1), "x").await;
+    let running = app.submit_ok("score", long_spec(&x, 40)).await;
+    app.wait_job(&running, Duration::from_secs(60), |j| {
+        j["status"] == "running" && j["progress"].as_f64().unwrap_or(0.0) > 0.0
+    })
+    .await;
+    let asked = Instant::now();
+    let (status, job) = app
+        .post_json(&format!("/v1/jobs/{running}/cancel"), &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(job["cancel_requested"], true);
+    let job = app.wait_finished(&running, Duration::from_secs(60)).await;
+    assert_eq!(job["status"], "cancelled", "{job}");
+    assert!(
+        job["progress"].as_f64().unwrap_or(1.0) < 1.0,
+        "it stopped early: {job}"
+    );
+    assert!(
+        asked.elapsed() < Duration::from_secs(20),
+        "it stopped promptly"
+    );
+    assert!(job["result"].is_null());
+}
+on_both_backends!(cancellation);
+
+/// 8 workers, 200 jobs: every job is claimed and finished exactly once.
+async fn many_workers(backend: Backend) {
+    let Some(app) = spawn_app(
+        backend,
+        Options {
+            workers: 8,
+            ..Options::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let x = app.upload_ok(&matrix(12, 3, 1), "x").await;
+    let mut ids = Vec::new();
+    for i in 0..200 {
+        ids.push(
+            app.submit_ok(
+                "score",
+                json!({"x": {"dataset": x}, "y": {"dataset": x}, "measures": ["cka"], "seed": i}),
+            )
+            .await,
+        );
+    }
+    let store = Store::connect(&app.database_url, 2).await.expect("store");
+    for id in &ids {
+        let job = app.wait_finished(id, Duration::from_secs(120)).await;
+        assert_eq!(job["status"], "succeeded", "{job}");
+        assert_eq!(job["attempts"], 1, "claimed once: {job}");
+        let events = store.events_after(id, 0, 1000).await.expect("events");
+        let runs = events
+            .iter()
+            .filter(|e| e.kind == "status" && e.data["status"] == "running")
+            .count();
+        let done = events
+            .iter()
+            .filter(|e| e.kind == "status" && e.data["status"] == "succeeded")
+            .count();
+        assert_eq!((runs, done), (1, 1), "job {id}: {events:?}");
+    }
+    // The work was spread over the workers.
+    let mut by_worker: HashMap<String, usize> = HashMap::new();
+    for id in &ids {
+        let job = store.job(id).await.expect("job");
+        let worker = job.reproducibility.expect("record")["worker"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        *by_worker.entry(worker).or_default() += 1;
+    }
+    assert!(by_worker.len() > 1, "{by_worker:?}");
+}
+on_both_backends!(many_workers);
+
+/// A worker that lost its lease can write nothing: not progress, not artifacts, not the outcome.
+async fn fencing(backend: Backend) {
+    let dir = tempfile::tempdir().expect("dir");
+    let Some(url) = fresh_database(backend, dir.path()).await else {
+        return;
+    };
+    let store = Store::connect(&url, 4).await.expect("store");
+    let user = store.ensure_user("u", Role::User).await.expect("user");
+    let (job, _) = store
+        .enqueue(NewJob {
+            owner: user.id.clone(),
+            kind: "score".into(),
+            spec: json!({}),
+            priority: 0,
+            max_attempts: 3,
+            idempotency_key: None,
+            inputs: vec![],
+        })
+        .await
+        .expect("enqueue");
+    let a = store
+        .claim("A", &["score"], 50)
+        .await
+        .expect("claim")
+        .expect("a job");
+    assert_eq!(a.job.id, job.id);
+    assert!(
+        store
+            .claim("B", &["score"], 50)
+            .await
+            .expect("claim")
+            .is_none(),
+        "leased"
+    );
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    let b = store
+        .claim("B", &["score"], 60_000)
+        .await
+        .expect("claim")
+        .expect("re-claimed after expiry");
+    assert_eq!(b.lease.attempt, 2);
+    // A is stale now.
+    assert_eq!(store.heartbeat(&a.lease, 1000).await.expect("hb"), None);
+    assert_eq!(
+        store
+            .set_progress(&a.lease, 0.5, "stale")
+            .await
+            .expect("progress"),
+        None
+    );
+    assert!(
+        !store
+            .finish(
+                &a.lease,
+                JobStatus::Succeeded,
+                Some(&json!({"from": "A"})),
+                None
+            )
+            .await
+            .expect("finish")
+    );
+    assert!(!store.retry_or_fail(&a.lease, "stale").await.expect("retry"));
+    // B finishes; a second finish is refused too.
+    assert_eq!(
+        store.heartbeat(&b.lease, 60_000).await.expect("hb"),
+        Some(false)
+    );
+    assert!(
+        store
+            .finish(
+                &b.lease,
+                JobStatus::Succeeded,
+                Some(&json!({"from": "B"})),
+                None
+            )
+            .await
+            .expect("finish")
+    );
+    assert!(
+        !store
+            .finish(&b.lease, JobStatus::Failed, None, Some("again"))
+            .await
+            .expect("finish")
+    );
+    let done = store.job(&job.id).await.expect("job");
+    assert_eq!(done.status, JobStatus::Succeeded);
+    assert_eq!(done.result, Some(json!({"from": "B"})));
+    assert_eq!(done.attempts, 2);
+}
+on_both_backends!(fencing);
+
+/// Leases that keep expiring end in `failed` after max_attempts, naming the cause.
+async fn attempts_are_bounded(backend: Backend) {
+    let dir = tempfile::tempdir().expect("dir");
+    let Some(url) = fresh_database(backend, dir.path()).await else {
+        return;
+    };
+    let store = Store::connect(&url, 4).await.expect("store");
+    let user = store.ensure_user("u", Role::User).await.expect("user");
+    let (job, _) = store
+        .enqueue(NewJob {
+            owner: user.id.clone(),
+            kind: "score".into(),
+            spec: json!({}),
+            priority: 0,
+            max_attempts: 2,
+            idempotency_key: None,
+            inputs: vec![],
+        })
+        .await
+        .expect("enqueue");
+    for attempt in 1..=2 {
+        let c = store
+            .claim("W", &["score"], 20)
+            .await
+            .expect("claim")
+            .expect("job");
+        assert_eq!(c.lease.attempt, attempt);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        store
+            .claim("W", &["score"], 20)
+            .await
+            .expect("claim")
+            .is_none(),
+        "no attempts left"
+    );
+    assert_eq!(store.reap_expired().await.expect("reap"), 1);
+    let failed = store.job(&job.id).await.expect("job");
+    assert_eq!(failed.status, JobStatus::Failed);
+    assert!(
+        failed
+            .error
+            .unwrap_or_default()
+            .contains("(lease expired) on attempt 2 of 2")
+    );
+    // Priorities: the higher one is claimed first.
+    for (p, key) in [(0, "low"), (5, "high")] {
+        store
+            .enqueue(NewJob {
+                owner: user.id.clone(),
+                kind: "score".into(),
+                spec: json!({"p": p}),
+                priority: p,
+                max_attempts: 2,
+                idempotency_key: Some(key.into()),
+                inputs: vec![],
+            })
+            .await
+            .expect("enqueue");
+    }
+    let first = store
+        .claim("W", &["score"], 1000)
+        .await
+        .expect("claim")
+        .expect("job");
+    assert_eq!(first.job.priority, 5);
+}
+on_both_backends!(attempts_are_bounded);
+
+/// Crash recovery: two worker processes; `kill -9` the one running the job; the other finishes it
+/// with exactly one result and attempts = 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_recovery_postgres() {
+    let Some(app) = spawn_app(
+        Backend::Postgres,
+        Options {
+            workers: 0,
+            ..Options::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let x = app.upload_ok(&matrix(300, 120, 1), "x").await;
+    let spawn_worker = |name: &str| {
+        simscore_bin()
+            .args([
+                "worker",
+                "--workers",
+                "1",
+                "--lease-secs",
+                "2",
+                "--poll-ms",
+                "100",
+                "--worker-name",
+                name,
+            ])
+            .env("SIMSCORE_DATABASE_URL", &app.database_url)
+            .env("SIMSCORE_BLOB_STORE", &app.blob_dir)
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .expect("spawn worker")
+    };
+    let mut first = spawn_worker("first");
+    // Let the first worker take the job before the second starts.
+    let id = app.submit_ok("score", long_spec(&x, 30)).await;
+    let job = app
+        .wait_job(&id, Duration::from_secs(60), |j| {
+            j["status"] == "running" && j["progress"].as_f64().unwrap_or(0.0) > 0.0
+        })
+        .await;
+    assert!(
+        job["reproducibility"]["worker"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("first"),
+        "{job}"
+    );
+    let mut second = spawn_worker("second");
+    first.kill().expect("kill -9"); // SIGKILL: no cleanup, the lease just stops being renewed
+    first.wait().expect("reap");
+
+    let job = app.wait_finished(&id, Duration::from_secs(120)).await;
+    second.kill().ok();
+    second.wait().ok();
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["attempts"], 2, "{job}");
+    assert!(
+        job["reproducibility"]["worker"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("second"),
+        "{job}"
+    );
+    let store = Store::connect(&app.database_url, 2).await.expect("store");
+    let events = store.events_after(&id, 0, 10_000).await.expect("events");
+    let statuses: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind == "status")
+        .map(|e| e.data["status"].clone())
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            json!("queued"),
+            json!("running"),
+            json!("running"),
+            json!("succeeded")
+        ]
+    );
+    assert_eq!(
+        job["artifacts"].as_array().map(Vec::len),
+        Some(1),
+        "one result table"
+    );
+}
+
+#[test]
+fn storage_args_are_plain() {
+    // Guard for the helper: the blob directory and URL pass through unchanged.
+    let s = storage_args("sqlite://x.db", std::path::Path::new("/tmp/b"));
+    assert_eq!(s.database_url(), "sqlite://x.db");
+    assert_eq!(s.blob_store, "/tmp/b");
+}

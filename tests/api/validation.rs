@@ -1,0 +1,302 @@
+//! Bad input: every case is answered 4xx problem+json, stores nothing, and never 5xx.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::helpers::{Backend, Options, assert_problem, matrix, send, spawn_app};
+use crate::on_both_backends;
+use simscore_core::array::{Array, Dtype};
+
+/// A hand-made .npy with any header dict and payload.
+fn npy(descr: &str, shape: &str, payload: &[u8]) -> Vec<u8> {
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+async fn bad_uploads(backend: Backend) {
+    let Some(app) = spawn_app(
+        backend,
+        Options {
+            max_upload_mb: 1,
+            ..Options::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let good = simscore_core::formats::npy_bytes(&matrix(4, 3, 1));
+    let mut nan = matrix(4, 3, 1);
+    nan.data[5] = f64::NAN;
+    let mut inf = matrix(4, 3, 1);
+    inf.data[2] = f64::INFINITY;
+    let cases: Vec<(&str, Vec<u8>, StatusCode)> = vec![
+        (
+            "truncated npy",
+            good[..good.len() - 7].to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "wrong magic",
+            b"PK-not-really-a-file-at-all".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "complex dtype",
+            npy("<c16", "(2, 2)", &[0u8; 64]),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "object dtype",
+            npy("|O", "(2,)", &[0u8; 16]),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "NaN values",
+            simscore_core::formats::npy_bytes(&nan),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "Inf values",
+            simscore_core::formats::npy_bytes(&inf),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "zero rows",
+            npy("<f8", "(0, 5)", &[]),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        ("empty body", Vec::new(), StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            "over the size limit",
+            vec![0u8; (1 << 20) + 1],
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+    ];
+    for (case, bytes, expected) in cases {
+        let (status, body) = app.upload(bytes, "bad").await;
+        assert_problem(status, &body, expected, case);
+    }
+    let (_, list) = app.get("/v1/datasets").await;
+    assert_eq!(list["items"], json!([]), "nothing was stored");
+    let staged = std::fs::read_dir(app.blob_dir.join(".staging"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(staged, 0, "staging files are removed");
+    let blobs = std::fs::read_dir(&app.blob_dir)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.file_name() != ".staging")
+                .count()
+        })
+        .unwrap_or(0);
+    assert_eq!(blobs, 0, "no blob was written");
+}
+on_both_backends!(bad_uploads);
+
+async fn bad_jobs(backend: Backend) {
+    let Some(app) = spawn_app(backend, Options::default()).await else {
+        return;
+    };
+    let x = app.upload_ok(&matrix(10, 4, 1), "x").await;
+    let y = app.upload_ok(&matrix(12, 4, 2), "y").await;
+    let z = app.upload_ok(&matrix(10, 30, 3), "z").await;
+    let labels = Array::new(
+        vec![10],
+        Dtype::Int64,
+        (0..10).map(|i| (i % 2) as f64).collect(),
+    );
+    let npz = simscore_core::formats::npz_bytes(&[("X", &matrix(10, 4, 4)), ("labels", &labels)]);
+    let (status, body) = app.upload(npz, "task.npz").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let npz_id = body["id"].as_str().expect("id").to_string();
+
+    let ok_spec = json!({"x": {"dataset": x}, "y": {"dataset": x}, "measures": ["cka"]});
+    let cases = vec![
+        (
+            "unknown job kind",
+            json!({"kind": "sorcery", "spec": ok_spec}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "unknown measure",
+            json!({"kind": "score", "spec": {"x": {"dataset": x}, "y": {"dataset": x}, "measures": ["ckaa"]}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "X and Y with different row counts",
+            json!({"kind": "score", "spec": {"x": {"dataset": x}, "y": {"dataset": y}, "measures": ["cka"]}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "missing dataset",
+            json!({"kind": "score", "spec": {"x": {"dataset": "nope"}, "y": {"dataset": x}, "measures": ["cka"]}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "unknown field in spec",
+            json!({"kind": "score", "spec": {"x": {"dataset": x}, "y": {"dataset": x}, "measures": ["cka"], "colour": "red"}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "unknown field in request",
+            json!({"kind": "score", "spec": ok_spec, "urgent": true}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "no measures",
+            json!({"kind": "score", "spec": {"x": {"dataset": x}, "y": {"dataset": x}, "measures": []}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "ambiguous npz array",
+            json!({"kind": "score", "spec": {"x": {"dataset": npz_id}, "y": {"dataset": x}, "measures": ["cka"]}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "1-D array as a representation",
+            json!({"kind": "score", "spec": {"x": {"dataset": npz_id, "array": "labels"}, "y": {"dataset": x}, "measures": ["cka"]}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "measure requirement (CCA needs p < n)",
+            json!({"kind": "score", "spec": {"x": {"dataset": z}, "y": {"dataset": z}, "measures": ["cca-score"]}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "spec of the wrong type",
+            json!({"kind": "score", "spec": [1, 2]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ];
+    for (case, body, expected) in cases {
+        let (status, resp) = app.post_json("/v1/jobs", &body).await;
+        assert_problem(status, &resp, expected, case);
+    }
+    // Malformed JSON and a wrong content type.
+    let (status, body) = send(
+        app.request(Method::POST, "/v1/jobs")
+            .header("content-type", "application/json")
+            .body("{\"kind\": \"score\", "),
+    )
+    .await;
+    assert_problem(status, &body, StatusCode::BAD_REQUEST, "malformed JSON");
+    let (status, body) = send(app.request(Method::POST, "/v1/jobs").body("kind=score")).await;
+    assert_problem(
+        status,
+        &body,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "not JSON",
+    );
+    let (status, body) = app.get("/v1/jobs/does-not-exist").await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND, "unknown job id");
+
+    let (_, list) = app.get("/v1/jobs").await;
+    assert_eq!(list["items"], json!([]), "nothing was enqueued");
+
+    // The npz arrays are usable by name.
+    let (status, body) = app
+        .submit("score", json!({"x": {"dataset": npz_id, "array": "X"}, "y": {"dataset": x}, "measures": ["cka"]}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+}
+on_both_backends!(bad_jobs);
+
+async fn idempotency(backend: Backend) {
+    let Some(app) = spawn_app(
+        backend,
+        Options {
+            workers: 0,
+            ..Options::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let x = app.upload_ok(&matrix(10, 4, 1), "x").await;
+    let body = json!({"kind": "score", "spec": {"x": {"dataset": x}, "y": {"dataset": x}, "measures": ["cka"], "seed": 1}});
+    let submit = |key: &'static str, body: serde_json::Value| {
+        let req = app
+            .request(Method::POST, "/v1/jobs")
+            .header("idempotency-key", key)
+            .json(&body);
+        send(req)
+    };
+    let (s1, j1) = submit("k1", body.clone()).await;
+    let (s2, j2) = submit("k1", body.clone()).await;
+    assert_eq!(s1, StatusCode::ACCEPTED, "{j1}");
+    assert_eq!(s2, StatusCode::OK, "{j2}");
+    assert_eq!(j1["id"], j2["id"]);
+    let mut other = body.clone();
+    other["spec"]["measures"] = json!(["nbs"]);
+    let (s3, j3) = submit("k1", other).await;
+    assert_problem(s3, &j3, StatusCode::CONFLICT, "same key, different request");
+    // Concurrent duplicates create one job.
+    let (a, b) = tokio::join!(submit("k2", body.clone()), submit("k2", body.clone()));
+    assert_eq!(a.1["id"], b.1["id"], "{a:?} {b:?}");
+    let (_, list) = app.get("/v1/jobs").await;
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(2));
+}
+on_both_backends!(idempotency);
+
+async fn sync_score(backend: Backend) {
+    let Some(app) = spawn_app(
+        backend,
+        Options {
+            sync_score_max_values: 1000,
+            ..Options::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let small = matrix(20, 10, 1);
+    let x = app.upload_ok(&small, "x").await;
+    let big = app.upload_ok(&matrix(100, 20, 2), "big").await;
+    let (status, body) = app
+        .post_json(
+            "/v1/score",
+            &json!({"x": {"dataset": x}, "y": {"dataset": x}, "measures": ["cka", "nbs"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        (body["result"]["scores"][0]["value"]
+            .as_f64()
+            .expect("value")
+            - 1.0)
+            .abs()
+            < 1e-12
+    );
+    let (status, body) = app
+        .post_json(
+            "/v1/score",
+            &json!({"x": {"dataset": big}, "y": {"dataset": big}, "measures": ["cka"]}),
+        )
+        .await;
+    assert_problem(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "too big for sync",
+    );
+    assert_eq!(body["type"], "urn:simscore:problem:use-a-job");
+    let (status, list) = app.get("/v1/measures").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(list.as_array().is_some_and(|l| l.iter().any(|m| {
+        m["aliases"]
+            .as_array()
+            .is_some_and(|a| a.contains(&json!("cka")))
+    })));
+}
+on_both_backends!(sync_score);
