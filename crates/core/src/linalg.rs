@@ -298,6 +298,23 @@ pub fn column_space(x: MatRef<'_, f64>) -> Result<(Mat<f64>, Vec<f64>), LinalgEr
     Ok((q, svd.s))
 }
 
+/// Orthonormal basis of the column space of `x`: the Householder thin `Q` when `x` is clearly of
+/// full column rank (`min|R_ii| > 1e−8 · max|R_ii|`), otherwise the rank-revealing
+/// [`column_space`] (SVD).
+pub fn orthonormal_basis(x: MatRef<'_, f64>) -> Result<Mat<f64>, LinalgError> {
+    if x.ncols() <= x.nrows() && x.ncols() > 0 {
+        let qr = x.qr();
+        let r = qr.thin_R();
+        let d: Vec<f64> = (0..r.ncols()).map(|i| r[(i, i)].abs()).collect();
+        let max = d.iter().copied().fold(0.0, f64::max);
+        let min = d.iter().copied().fold(f64::INFINITY, f64::min);
+        if max > 0.0 && min > 1e-8 * max {
+            return Ok(qr.compute_thin_Q());
+        }
+    }
+    column_space(x).map(|(q, _)| q)
+}
+
 /// Solve `a x = b` for symmetric positive definite `a` (Cholesky); `None` when not SPD.
 pub fn spd_solve(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> Option<Mat<f64>> {
     use faer::linalg::solvers::Solve;

@@ -1,7 +1,8 @@
 //! CCA, SVCCA and PWCCA (spec §1a D). All need `p < n`.
 //!
 //! - Canonical correlations `ρ = σ(Q_Xᵀ Q_Y)` with `Q` orthonormal bases of the column spaces of
-//!   the centred X and Y (from a thin SVD, rank decided at `σ > σ_max·max(n,p)·ε`); this equals
+//!   the centred X and Y (Householder QR; a thin SVD with rank decided at `σ > σ_max·max(n,p)·ε`
+//!   when R's diagonal shows near rank deficiency); this equals
 //!   the singular values of `Σxx^{−1/2} Σxy Σyy^{−1/2}` of google/contrasim `compute_cca` on
 //!   full-rank data, and counts rank-deficient directions as zero correlations (sim_metric).
 //!   `cca-score = Σρ / min(p1,p2)`, `cca-squared_score = Σρ² / min(p1,p2)`.
@@ -38,8 +39,8 @@ pub(crate) fn canonical_correlations(
     yc: MatRef<'_, f64>,
     id: &str,
 ) -> Result<Vec<f64>, MeasureError> {
-    let (qx, _) = linalg::column_space(xc).map_err(|e| numerical(id, e))?;
-    let (qy, _) = linalg::column_space(yc).map_err(|e| numerical(id, e))?;
+    let qx = linalg::orthonormal_basis(xc).map_err(|e| numerical(id, e))?;
+    let qy = linalg::orthonormal_basis(yc).map_err(|e| numerical(id, e))?;
     if qx.ncols() == 0 || qy.ncols() == 0 {
         return Err(no_variance(id));
     }

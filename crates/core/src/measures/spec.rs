@@ -682,9 +682,9 @@ impl Spec {
                 Spec::Pwcca => {
                     requirements = "p1 < n and p2 < n".into();
                     (
-                        "Projection-weighted CCA (Morcos 2018), weights from X's canonical variates: Σ α_i ρ_i".into(),
+                        "Projection-weighted CCA (Morcos 2018), weights from X's canonical variates: Σ α_i ρ_i. For p1 > p2 the weights of the p1 − p2 variates without a partner depend on an arbitrary basis (as in the reference), so only p1 ≤ p2 is well defined".into(),
                         unit,
-                        inv(true, false, true, true, false),
+                        inv(false, false, true, true, false),
                         false,
                         "similarity-repository 035b3be sim_metric pwcca_dist (1 − distance); works for any p1, p2 < n".into(),
                     )
@@ -753,7 +753,9 @@ impl Spec {
                             if *angular { ", as arccos(R²) (0 when |R²−1| < 1e−5)" } else { "" }
                         ),
                         if *angular { angle } else { unit },
-                        inv(true, true, true, true, false),
+                        // the spurious Householder columns (p2 < p1 or rank deficiency) depend on
+                        // the order and basis of Y's units, so only scaling/translation are safe
+                        inv(false, false, true, true, false),
                         false,
                         "diffscore 43456c2 measures.linreg (inflated when p2 < p1, see spec pitfall 1)".into(),
                     )
