@@ -116,6 +116,85 @@ fn ridge_predict(
     }
 }
 
+/// One fold of a ridge fit: the held-out target rows centred with the training mean, the
+/// prediction (same centring), and that training mean.
+struct FoldFit {
+    test: Vec<usize>,
+    target_c: Mat<f64>,
+    pred_c: Mat<f64>,
+    target_mean: Vec<f64>,
+}
+
+/// Ridge fits of `target` on `pred` for every split (training-mean centring, no other intercept).
+///
+/// With several folds, λ > 0 and `p ≤ n_train`, the training Grams are obtained by downdating the
+/// full-data Grams (`ỸᵀỸ_train = ỸᵀỸ − Ỹ_testᵀỸ_test − n_train m mᵀ` on globally centred data), so
+/// the `n·p²` products are paid once instead of once per fold.
+fn fold_fits(
+    target: MatRef<'_, f64>,
+    pred: MatRef<'_, f64>,
+    lambda: f64,
+    sp: &[(Vec<usize>, Vec<usize>)],
+    id: &str,
+) -> Result<Vec<FoldFit>, MeasureError> {
+    let (p2, p1) = (pred.ncols(), target.ncols());
+    let min_train = sp.iter().map(|(t, _)| t.len()).min().unwrap_or(0);
+    let mut out = Vec::with_capacity(sp.len());
+    if sp.len() > 1 && lambda > 0.0 && p2 <= min_train {
+        let my_g = linalg::column_means(pred);
+        let mx_g = linalg::column_means(target);
+        let yg = linalg::center_with(pred, &my_g);
+        let xg = linalg::center_with(target, &mx_g);
+        let g = linalg::gram_tn(yg.as_ref());
+        let c = linalg::mul_tn(yg.as_ref(), xg.as_ref());
+        for (train, test) in sp {
+            let ntr = train.len() as f64;
+            let yt = select_rows(yg.as_ref(), test);
+            let xt = select_rows(xg.as_ref(), test);
+            // training sums are minus the test sums (global centring)
+            let my: Vec<f64> = (0..p2).map(|j| -yt.col(j).sum() / ntr).collect();
+            let mx: Vec<f64> = (0..p1).map(|j| -xt.col(j).sum() / ntr).collect();
+            let gt = linalg::gram_tn(yt.as_ref());
+            let ct = linalg::mul_tn(yt.as_ref(), xt.as_ref());
+            let a = Mat::from_fn(p2, p2, |i, j| {
+                g[(i, j)] - gt[(i, j)] - ntr * my[i] * my[j] + if i == j { lambda } else { 0.0 }
+            });
+            let cc = Mat::from_fn(p2, p1, |i, j| c[(i, j)] - ct[(i, j)] - ntr * my[i] * mx[j]);
+            let b = linalg::spd_solve(a.as_ref(), cc.as_ref())
+                .ok_or_else(|| numerical(id, "the ridge system is not positive definite"))?;
+            let yte_c = linalg::center_with(yt.as_ref(), &my);
+            let target_c = linalg::center_with(xt.as_ref(), &mx);
+            let pred_c = linalg::mul(yte_c.as_ref(), b.as_ref());
+            let target_mean = (0..p1).map(|j| mx[j] + mx_g[j]).collect();
+            out.push(FoldFit {
+                test: test.clone(),
+                target_c,
+                pred_c,
+                target_mean,
+            });
+        }
+        return Ok(out);
+    }
+    for (train, test) in sp {
+        let (xtr, xte) = (select_rows(target, train), select_rows(target, test));
+        let (ytr, yte) = (select_rows(pred, train), select_rows(pred, test));
+        let mx = linalg::column_means(xtr.as_ref());
+        let my = linalg::column_means(ytr.as_ref());
+        let xtr_c = linalg::center_with(xtr.as_ref(), &mx);
+        let ytr_c = linalg::center_with(ytr.as_ref(), &my);
+        let target_c = linalg::center_with(xte.as_ref(), &mx);
+        let yte_c = linalg::center_with(yte.as_ref(), &my);
+        let pred_c = ridge_predict(ytr_c.as_ref(), xtr_c.as_ref(), yte_c.as_ref(), lambda, id)?;
+        out.push(FoldFit {
+            test: test.clone(),
+            target_c,
+            pred_c,
+            target_mean: mx,
+        });
+    }
+    Ok(out)
+}
+
 /// diffscore `measure_linreg`: predict `x` (target) from `y`.
 pub(crate) fn linreg(
     x: MatRef<'_, f64>,
@@ -129,16 +208,8 @@ pub(crate) fn linreg(
     let order: Vec<usize> = (0..n).collect();
     let sp = splits(n, folds, &order);
     let mut total = 0.0;
-    for (fold, (train, test)) in sp.iter().enumerate() {
-        let (xtr, xte) = (select_rows(x, train), select_rows(x, test));
-        let (ytr, yte) = (select_rows(y, train), select_rows(y, test));
-        let mx = linalg::column_means(xtr.as_ref());
-        let my = linalg::column_means(ytr.as_ref());
-        let xtr_c = linalg::center_with(xtr.as_ref(), &mx);
-        let ytr_c = linalg::center_with(ytr.as_ref(), &my);
-        let xte_c = linalg::center_with(xte.as_ref(), &mx);
-        let yte_c = linalg::center_with(yte.as_ref(), &my);
-        let xhat = ridge_predict(ytr_c.as_ref(), xtr_c.as_ref(), yte_c.as_ref(), lambda, id)?;
+    for (fold, f) in fold_fits(x, y, lambda, &sp, id)?.into_iter().enumerate() {
+        let (xte_c, xhat) = (f.target_c, f.pred_c);
         let nx2 = linalg::frob2(xte_c.as_ref());
         if nx2 == 0.0 {
             return Err(MeasureError::Degenerate {
@@ -223,18 +294,10 @@ pub(crate) fn deepdive(
     let n = x.nrows();
     let order: Vec<usize> = (0..n).collect();
     let mut pred = Mat::<f64>::zeros(n, y.ncols());
-    for (train, test) in splits(n, Some(5), &order) {
-        let (xtr, xte) = (select_rows(x, &train), select_rows(x, &test));
-        let ytr = select_rows(y, &train);
-        let mx = linalg::column_means(xtr.as_ref());
-        let my = linalg::column_means(ytr.as_ref());
-        let xtr_c = linalg::center_with(xtr.as_ref(), &mx);
-        let ytr_c = linalg::center_with(ytr.as_ref(), &my);
-        let xte_c = linalg::center_with(xte.as_ref(), &mx);
-        let yhat = ridge_predict(xtr_c.as_ref(), ytr_c.as_ref(), xte_c.as_ref(), 1.0, id)?;
-        for (r, &i) in test.iter().enumerate() {
+    for f in fold_fits(y, x, 1.0, &splits(n, Some(5), &order), id)? {
+        for (r, &i) in f.test.iter().enumerate() {
             for j in 0..y.ncols() {
-                pred[(i, j)] = yhat[(r, j)] + my[j];
+                pred[(i, j)] = f.pred_c[(r, j)] + f.target_mean[j];
             }
         }
     }
