@@ -440,25 +440,44 @@ fn ridge_cv_fit(
     let z = linalg::mul_tn(u, yc.as_ref());
     let uz = linalg::mul(u, z.as_ref());
     let e0 = &yc - &uz;
+    drop(uz);
     let s2: Vec<f64> = svd.s.iter().map(|s| s * s).collect();
+    // LOO error for every α from r-space quantities: with e = E0 + U diag(g) z and weights
+    // w_i = 1/(1 − h_i)², Σ w_i‖e_i‖² = Σ w_i‖E0_i‖² + 2 Σ_ik w_i U_ik g_k (E0 zᵀ)_ik
+    //                                  + Σ_kl g_k g_l (Uᵀ W U)_kl (z zᵀ)_kl.
+    let p2 = z.ncols();
+    let e0n: Vec<f64> = (0..n)
+        .map(|i| (0..p2).map(|j| e0[(i, j)] * e0[(i, j)]).sum())
+        .collect();
+    let pm = linalg::mul_nt(e0.as_ref(), z.as_ref());
+    let zz = linalg::gram_nt(z.as_ref());
     let mut best: Option<(f64, f64)> = None;
     for k in 0..17 {
         let alpha = 10f64.powi(k - 8);
-        // residual e = E0 + U diag(α/(s²+α)) z ; hat diag h_i = 1/n + Σ U_ik² s²/(s²+α)
         let g: Vec<f64> = s2.iter().map(|&s| alpha / (s + alpha)).collect();
-        let gz = Mat::from_fn(r, z.ncols(), |i, j| g[i] * z[(i, j)]);
-        let mut e = linalg::mul(u, gz.as_ref());
-        e += &e0;
-        let mut err = 0.0;
-        for i in 0..n {
-            let h = 1.0 / n as f64
-                + (0..r)
-                    .map(|k| u[(i, k)] * u[(i, k)] * (1.0 - g[k]))
-                    .sum::<f64>();
-            let row: f64 = (0..e.ncols()).map(|j| e[(i, j)] * e[(i, j)]).sum();
-            err += row / ((1.0 - h) * (1.0 - h));
+        let w: Vec<f64> = (0..n)
+            .map(|i| {
+                let h = 1.0 / n as f64
+                    + (0..r)
+                        .map(|k| u[(i, k)] * u[(i, k)] * (1.0 - g[k]))
+                        .sum::<f64>();
+                1.0 / ((1.0 - h) * (1.0 - h))
+            })
+            .collect();
+        let t1: f64 = (0..n).map(|i| w[i] * e0n[i]).sum();
+        let t2: f64 = (0..r)
+            .map(|k| g[k] * (0..n).map(|i| w[i] * u[(i, k)] * pm[(i, k)]).sum::<f64>())
+            .sum::<f64>();
+        let wu = Mat::from_fn(n, r, |i, k| w[i].sqrt() * u[(i, k)]);
+        let sm = linalg::gram_tn(wu.as_ref());
+        let mut t3 = 0.0;
+        for l in 0..r {
+            for k in 0..r {
+                t3 += g[k] * g[l] * sm[(k, l)] * zz[(k, l)];
+            }
         }
-        let score = -err / (n * y.ncols()) as f64;
+        let err = t1 + 2.0 * t2 + t3;
+        let score = -err / (n * p2) as f64;
         if best.is_none_or(|(b, _)| score > b) {
             best = Some((score, alpha));
         }
