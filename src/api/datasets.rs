@@ -55,6 +55,12 @@ struct UploadForm {
     file: Vec<u8>,
 }
 
+/// The raw bytes of a file.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)]
+pub(super) struct Binary(Vec<u8>);
+
 /// Upload a `.npy` or `.npz` file.
 ///
 /// Accepts float32/float64, signed and unsigned integer and bool arrays, in C or Fortran order;
@@ -68,7 +74,7 @@ struct UploadForm {
     request_body(
         description = "The file, raw or as multipart field `file`",
         content(
-            (Vec<u8> = "application/octet-stream"),
+            (inline(Binary) = "application/octet-stream"),
             (UploadForm = "multipart/form-data")
         )
     ),
@@ -333,8 +339,8 @@ async fn delete_dataset(
         ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier download")
     ),
     responses(
-        (status = 200, description = "The file", content_type = "application/octet-stream", body = Vec<u8>),
-        (status = 206, description = "The requested range", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 200, description = "The file", content_type = "application/octet-stream", body = inline(Binary)),
+        (status = 206, description = "The requested range", content_type = "application/octet-stream", body = inline(Binary)),
         (status = 304, description = "Unchanged since the given ETag"),
         (status = 404, description = "No such dataset", body = Problem, content_type = "application/problem+json"),
         (status = 416, description = "Range not satisfiable", body = Problem, content_type = "application/problem+json")

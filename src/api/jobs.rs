@@ -15,7 +15,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::datasets::serve_blob;
+use super::datasets::{Binary, serve_blob};
 use super::error::{ApiError, ApiResult, OrNotFound, Problem};
 use super::extract::{AppJson, CurrentUser};
 use crate::domain::{Artifact, Job, JobStatus, User, rfc3339};
@@ -455,7 +455,7 @@ fn event_stream(
         ("name" = String, Path, description = "Artifact name, as listed in the job's `artifacts`")
     ),
     responses(
-        (status = 200, description = "The file", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 200, description = "The file", content_type = "application/octet-stream", body = inline(Binary)),
         (status = 404, description = "No such job or artifact", body = Problem, content_type = "application/problem+json")
     )
 )]
