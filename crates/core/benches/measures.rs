@@ -5,7 +5,8 @@
 //! Box–Muller stream that `benches/python/bench_reference.py` reproduces bit for bit, so the
 //! Python references are timed on the same matrices.
 //!
-//! `SIMSCORE_BENCH_SIZES=A,C` restricts the sizes (default A,B,C). Run with
+//! `SIMSCORE_BENCH_SIZES=A,C` restricts the sizes (default A,B,C) and
+//! `SIMSCORE_BENCH_FAMILIES=linear_cka,nbs` the measures. Run with
 //! `RAYON_NUM_THREADS=2 cargo bench -p simscore-core --bench measures`.
 
 use std::hint::black_box;
@@ -71,7 +72,11 @@ fn bench_measures(c: &mut Criterion) {
         g.sample_size(10)
             .warm_up_time(Duration::from_millis(500))
             .measurement_time(Duration::from_secs(3));
+        let families = std::env::var("SIMSCORE_BENCH_FAMILIES").unwrap_or_default();
         for (name, id) in MEASURES {
+            if !families.is_empty() && !families.split(',').any(|f| f.trim() == name) {
+                continue;
+            }
             if measures::check_shapes(id, n, p, p).is_err() {
                 continue;
             }

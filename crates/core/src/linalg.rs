@@ -84,9 +84,14 @@ pub fn gram_nt(a: MatRef<'_, f64>) -> Mat<f64> {
     sym_product(a)
 }
 
-/// `a aᵀ` through the triangular product.
+/// `a aᵀ` through the triangular product (half the flops). For thin outputs (`m` small against
+/// the inner dimension) faer's plain GEMM kernel is faster than the triangular recursion, so it
+/// is used there.
 fn sym_product(a: MatRef<'_, f64>) -> Mat<f64> {
     let m = a.nrows();
+    if m < 512 && a.ncols() > 2 * m {
+        return mul(a, a.transpose());
+    }
     let mut out = Mat::zeros(m, m);
     let par = par_for(m as f64 * m as f64 * a.ncols() as f64);
     faer::linalg::matmul::triangular::matmul(
@@ -296,6 +301,54 @@ pub fn column_space(x: MatRef<'_, f64>) -> Result<(Mat<f64>, Vec<f64>), LinalgEr
     let r = svd.s.iter().take_while(|&&s| s > tol).count();
     let q = svd.u.as_ref().subcols(0, r).to_owned();
     Ok((q, svd.s))
+}
+
+/// For a column-centred `xc` (`n × p`, `p > n`) with centred Gram `k = xc xcᵀ`: a matrix `x̃`
+/// (`n × (n−1)`) with `x̃ x̃ᵀ = k`, from the Cholesky factor of `k` restricted to `1⊥`
+/// (`H k H = [0 0; 0 L Lᵀ]` with `H` the Householder reflector sending `1` to `−√n e₁`, then
+/// `x̃ = H [0; L]`). Costs `O(n³)` after the Gram instead of a `p × n` QR. `None` when the
+/// restricted Gram is not clearly positive definite (`min L_ii < 1e−4 · max L_ii`), i.e. the data
+/// are (nearly) rank deficient, where the QR route is more accurate.
+pub fn centred_gram_factor(k: MatRef<'_, f64>) -> Option<Mat<f64>> {
+    let n = k.nrows();
+    if n < 2 {
+        return None;
+    }
+    let sq = (n as f64).sqrt();
+    let v: Vec<f64> = (0..n)
+        .map(|i| if i == 0 { 1.0 + sq } else { 1.0 })
+        .collect();
+    let beta = 2.0 / v.iter().map(|x| x * x).sum::<f64>();
+    let kv: Vec<f64> = (0..n)
+        .map(|i| (0..n).map(|j| k[(i, j)] * v[j]).sum())
+        .collect();
+    let s: f64 = (0..n).map(|i| v[i] * kv[i]).sum();
+    let m = n - 1;
+    let proj = Mat::from_fn(m, m, |a, b| {
+        let (i, j) = (a + 1, b + 1);
+        k[(i, j)] - beta * v[i] * kv[j] - beta * kv[i] * v[j] + beta * beta * s * v[i] * v[j]
+    });
+    use faer::linalg::solvers::Llt;
+    let llt = Llt::new(proj.as_ref(), faer::Side::Lower).ok()?;
+    let l = llt.L();
+    let d: Vec<f64> = (0..m).map(|i| l[(i, i)].abs()).collect();
+    let max = d.iter().copied().fold(0.0, f64::max);
+    let min = d.iter().copied().fold(f64::INFINITY, f64::min);
+    if !(max > 0.0 && min > 1e-4 * max) {
+        return None;
+    }
+    // x̃ = H [0; L] = [0; L] − β v (vᵀ [0; L])
+    let vtl: Vec<f64> = (0..m)
+        .map(|c| (0..m).map(|r| v[r + 1] * l[(r, c)]).sum())
+        .collect();
+    Some(Mat::from_fn(n, m, |i, c| {
+        let base = if i == 0 || i - 1 < c {
+            0.0
+        } else {
+            l[(i - 1, c)]
+        };
+        base - beta * v[i] * vtl[c]
+    }))
 }
 
 /// Orthonormal basis of the column space of `x`: the Householder thin `Q` when `x` is clearly of

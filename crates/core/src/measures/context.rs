@@ -82,16 +82,32 @@ impl<'a> Ctx<'a> {
         linalg::frob2(self.yc())
     }
 
-    /// Row-space reduction of Xc (at most `min(n, p1)` columns, same row Gram).
+    /// Row-space reduction of Xc (at most `min(n, p1)` columns, same row Gram): Xc itself when
+    /// `p1 ≤ n`, otherwise the factor of the (shared) centred Gram restricted to `1⊥`, or the QR
+    /// route when that Gram is nearly singular.
     pub fn xr(&self) -> MatRef<'_, f64> {
         self.xr
-            .get_or_init(|| linalg::row_space_reduce(self.xc()))
+            .get_or_init(|| {
+                if self.x.ncols() > self.n() {
+                    if let Some(f) = linalg::centred_gram_factor(self.kx()) {
+                        return f;
+                    }
+                }
+                linalg::row_space_reduce(self.xc())
+            })
             .as_ref()
     }
 
     pub fn yr(&self) -> MatRef<'_, f64> {
         self.yr
-            .get_or_init(|| linalg::row_space_reduce(self.yc()))
+            .get_or_init(|| {
+                if self.y.ncols() > self.n() {
+                    if let Some(f) = linalg::centred_gram_factor(self.ky()) {
+                        return f;
+                    }
+                }
+                linalg::row_space_reduce(self.yc())
+            })
             .as_ref()
     }
 
