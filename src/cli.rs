@@ -25,6 +25,18 @@ pub struct ScoreArgs {
     /// Run every measure of the catalogue.
     #[arg(long)]
     pub all: bool,
+    /// Row-permutation test with this many permutations per measure.
+    #[arg(long, default_value_t = 0)]
+    pub permutations: u32,
+    /// Row-bootstrap confidence interval with this many resamples per measure.
+    #[arg(long, default_value_t = 0)]
+    pub bootstrap: u32,
+    /// Confidence level of the bootstrap interval.
+    #[arg(long, default_value_t = 0.95)]
+    pub confidence: f64,
+    /// Seed of the permutations and resamples.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -109,18 +121,30 @@ impl Progress for Bar {
 }
 
 pub fn score(args: ScoreArgs) -> anyhow::Result<()> {
-    let x = load(&args.x)?;
-    let y = load(&args.y)?;
-    let xm = x.to_mat().context("X")?;
-    let ym = y.to_mat().context("Y")?;
-    let ids: Vec<String> = if args.all {
-        measures::catalogue().iter().map(|m| m.id.clone()).collect()
-    } else {
-        args.measures.clone()
+    use crate::jobs::kinds::score::{self, OneOrMany, ScoreSpec};
+    let reference = |arg: &str| crate::jobs::ArrayRef {
+        dataset: arg.to_string(),
+        array: None,
     };
+    let spec = ScoreSpec {
+        x: OneOrMany::One(reference(&args.x)),
+        y: OneOrMany::One(reference(&args.y)),
+        measures: if args.all {
+            vec!["all".into()]
+        } else {
+            args.measures.clone()
+        },
+        permutations: args.permutations,
+        bootstrap: args.bootstrap,
+        confidence: args.confidence,
+        seed: args.seed,
+    };
+    let ids = score::expand(&spec.measures);
     for id in &ids {
         measures::find(id)?;
     }
+    let xs = vec![(args.x.clone(), load(&args.x)?)];
+    let ys = vec![(args.y.clone(), load(&args.y)?)];
     let bar = ProgressBar::new(1000);
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {percent:>3}% {msg}")
@@ -129,29 +153,33 @@ pub fn score(args: ScoreArgs) -> anyhow::Result<()> {
     if args.json {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
-    let values = measures::score_many(&ids, xm.as_ref(), ym.as_ref(), &Bar(bar.clone()))?;
+    let (result, _) = score::compute(&spec, &ids, &xs, &ys, &Bar(bar.clone()))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     bar.finish_and_clear();
     if args.json {
-        let out: Vec<_> = ids
-            .iter()
-            .zip(&values)
-            .map(|(id, v)| match v {
-                Ok(v) => serde_json::json!({"measure": id, "value": v}),
-                Err(e) => serde_json::json!({"measure": id, "error": e.to_string()}),
-            })
-            .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({"scores": out}))?
-        );
-    } else {
-        let width = ids.iter().map(|s| s.len()).max().unwrap_or(10);
-        for (id, v) in ids.iter().zip(&values) {
-            match v {
-                Ok(v) => println!("{id:<width$}  {v:.12}"),
-                Err(e) => println!("{id:<width$}  error: {e}"),
-            }
+        println!("{}", serde_json::to_string_pretty(&result)?);
+        return Ok(());
+    }
+    let width = ids.iter().map(String::len).max().unwrap_or(10);
+    for cell in result["scores"].as_array().into_iter().flatten() {
+        let id = cell["measure"].as_str().unwrap_or_default();
+        let mut line = match cell["value"].as_f64() {
+            Some(v) => format!("{id:<width$}  {v:>16.12}"),
+            None => format!(
+                "{id:<width$}  error: {}",
+                cell["error"].as_str().unwrap_or_default()
+            ),
+        };
+        if let Some(p) = cell["permutation"]["p_value"].as_f64() {
+            line.push_str(&format!("  p = {p:.4}"));
         }
+        if let (Some(lo), Some(hi)) = (
+            cell["bootstrap"]["ci_low"].as_f64(),
+            cell["bootstrap"]["ci_high"].as_f64(),
+        ) {
+            line.push_str(&format!("  CI [{lo:.6}, {hi:.6}]"));
+        }
+        println!("{line}");
     }
     Ok(())
 }

@@ -300,3 +300,98 @@ async fn sync_score(backend: Backend) {
     })));
 }
 on_both_backends!(sync_score);
+
+async fn statistics(backend: Backend) {
+    let Some(app) = spawn_app(backend, Options::default()).await else {
+        return;
+    };
+    let x = app.upload_ok(&matrix(30, 6, 1), "x").await;
+    let y = app.upload_ok(&matrix(30, 5, 2), "y").await;
+    let spec = json!({"x": {"dataset": x}, "y": {"dataset": y}, "measures": ["cka", "procrustes-angular-score"],
+                      "permutations": 99, "bootstrap": 50, "seed": 3});
+    let id = app.submit_ok("score", spec.clone()).await;
+    let job = app
+        .wait_finished(&id, std::time::Duration::from_secs(60))
+        .await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let cell = &job["result"]["scores"][0];
+    let p = cell["permutation"]["p_value"].as_f64().expect("p-value");
+    assert!((1.0 / 100.0..=1.0).contains(&p), "{cell}");
+    let (lo, hi) = (
+        cell["bootstrap"]["ci_low"].as_f64().expect("lo"),
+        cell["bootstrap"]["ci_high"].as_f64().expect("hi"),
+    );
+    assert!(lo <= hi && lo >= 0.0 && hi <= 1.0, "{cell}");
+    // Seeded: the same spec gives the same numbers.
+    let again = app.submit_ok("score", spec).await;
+    let job2 = app
+        .wait_finished(&again, std::time::Duration::from_secs(60))
+        .await;
+    assert_eq!(job["result"], job2["result"]);
+    // Bad statistics parameters are refused up front.
+    let (status, body) = app
+        .submit("score", json!({"x": {"dataset": x}, "y": {"dataset": y}, "measures": ["cka"], "confidence": 1.5}))
+        .await;
+    assert_problem(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "confidence out of range",
+    );
+}
+on_both_backends!(statistics);
+
+#[test]
+fn cli_scores_local_files() {
+    let dir = tempfile::tempdir().expect("dir");
+    let x = matrix(25, 4, 1);
+    let y = matrix(25, 3, 2);
+    std::fs::write(
+        dir.path().join("x.npy"),
+        simscore_core::formats::npy_bytes(&x),
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("y.npz"),
+        simscore_core::formats::npz_bytes(&[("Y", &y)]),
+    )
+    .expect("write");
+    let out = crate::helpers::simscore_bin()
+        .current_dir(dir.path())
+        .args([
+            "score",
+            "x.npy",
+            "y.npz:Y",
+            "-m",
+            "cka",
+            "-m",
+            "nbs",
+            "--permutations",
+            "20",
+            "--json",
+        ])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let expected = simscore_core::measures::score(
+        "cka",
+        x.to_mat().expect("x").as_ref(),
+        y.to_mat().expect("y").as_ref(),
+    )
+    .expect("cka");
+    assert_eq!(result["scores"][0]["value"].as_f64(), Some(expected));
+    assert!(result["scores"][1]["permutation"]["p_value"].is_number());
+    // An unknown measure is a clear error, not a panic.
+    let out = crate::helpers::simscore_bin()
+        .current_dir(dir.path())
+        .args(["score", "x.npy", "y.npz:Y", "-m", "ckaa"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown measure"));
+}

@@ -8,8 +8,8 @@ use utoipa::ToSchema;
 
 use crate::jobs::{ArrayRef, Inputs, JobContext, JobError, JobKind};
 use simscore_core::array::Array;
-use simscore_core::measures::{self, MeasureError};
-use simscore_core::progress::{Cancelled, Progress};
+use simscore_core::measures::{self, stats};
+use simscore_core::progress::Progress;
 
 pub struct Score;
 
@@ -62,10 +62,26 @@ pub struct ScoreSpec {
     pub y: OneOrMany,
     /// Measure ids or aliases (see `GET /v1/measures`); `["all"]` runs the whole catalogue.
     pub measures: Vec<String>,
+    /// Row-permutation null distribution per score: this many permutations (0 = none).
+    #[serde(default)]
+    pub permutations: u32,
+    /// Row-bootstrap confidence interval per score: this many resamples (0 = none).
+    #[serde(default)]
+    pub bootstrap: u32,
+    /// Confidence level of the bootstrap interval.
+    #[serde(default = "default_confidence")]
+    pub confidence: f64,
     /// Seed for everything random in the job (default: drawn at submission and recorded).
     #[serde(default = "random_seed")]
     pub seed: u64,
 }
+
+fn default_confidence() -> f64 {
+    0.95
+}
+
+/// Upper bound on permutations and bootstrap resamples per score.
+const MAX_RESAMPLES: u32 = 100_000;
 
 fn random_seed() -> u64 {
     rand::random::<u64>() >> 11 // fits a JSON number (53 bits) exactly
@@ -91,15 +107,6 @@ fn matrix_shape(name: &str, shape: &[usize]) -> Result<(usize, usize), String> {
     }
 }
 
-#[derive(Debug, Serialize)]
-struct Cell {
-    measure: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    value: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<MeasureError>,
-}
-
 impl JobKind for Score {
     const KIND: &'static str = "score";
     const SUMMARY: &'static str =
@@ -122,6 +129,20 @@ impl JobKind for Score {
     fn validate(spec: &ScoreSpec, inputs: &Inputs) -> Result<(), String> {
         if spec.measures.is_empty() {
             return Err("\"measures\" is empty: name at least one measure (see GET /v1/measures), or [\"all\"]".into());
+        }
+        if spec.permutations > MAX_RESAMPLES || spec.bootstrap > MAX_RESAMPLES {
+            return Err(format!(
+                "\"permutations\" and \"bootstrap\" are limited to {MAX_RESAMPLES}"
+            ));
+        }
+        if spec.bootstrap == 1 {
+            return Err("\"bootstrap\" needs at least 2 resamples (or 0 for none)".into());
+        }
+        if !(spec.confidence > 0.0 && spec.confidence < 1.0) {
+            return Err(format!(
+                "\"confidence\" must be between 0 and 1 (exclusive), got {}",
+                spec.confidence
+            ));
         }
         if spec.x.refs().is_empty() || spec.y.refs().is_empty() {
             return Err("\"x\" and \"y\" must each name at least one array".into());
@@ -197,102 +218,119 @@ pub fn compute(
     ys: &[(String, Array)],
     progress: &dyn Progress,
 ) -> Result<(serde_json::Value, String), JobError> {
-    let table = score_table(ids, xs, ys, progress)?;
-    let cells = |row: &[Cell]| serde_json::to_value(row).unwrap_or_default();
-    let result = if spec.x.is_table() || spec.y.is_table() {
-        serde_json::json!({
-            "mode": "table",
-            "x": table.x_names,
-            "y": table.y_names,
-            "measures": ids,
-            "scores": table.cells.iter().map(|row| cells(row)).collect::<Vec<_>>(),
-        })
-    } else {
-        serde_json::json!({
-            "mode": "pair",
-            "scores": table.cells.first().map(|row| cells(row)).unwrap_or_default(),
-        })
-    };
-    Ok((result, table_csv(&table)))
-}
-
-struct Table {
-    x_names: Vec<String>,
-    y_names: Vec<String>,
-    /// `cells[i * ny + j][k]`: measure k on (x_i, y_j).
-    cells: Vec<Vec<Cell>>,
-}
-
-/// Every measure on every (x, y) pair; progress is reported across all pairs.
-fn score_table(
-    ids: &[String],
-    xs: &[(String, Array)],
-    ys: &[(String, Array)],
-    progress: &dyn Progress,
-) -> Result<Table, JobError> {
-    let to_mat = |name: &str, a: &Array| {
+    let to_mat = |(name, a): &(String, Array)| {
         a.to_mat()
             .map_err(|e| JobError::Fatal(format!("{name}: {e}")))
     };
-    let xm = xs
-        .iter()
-        .map(|(n, a)| to_mat(n, a))
-        .collect::<Result<Vec<_>, _>>()?;
-    let ym = ys
-        .iter()
-        .map(|(n, a)| to_mat(n, a))
-        .collect::<Result<Vec<_>, _>>()?;
-    let pairs = xm.len() * ym.len();
-    let mut cells = Vec::with_capacity(pairs);
-    for (i, x) in xm.iter().enumerate() {
-        for (j, y) in ym.iter().enumerate() {
-            let done = (i * ym.len() + j) as f64;
-            let sub = Scaled {
-                inner: progress,
-                offset: done / pairs as f64,
-                scale: 1.0 / pairs as f64,
-                label: format!("x[{i}] × y[{j}]"),
-            };
-            let values = measures::score_many(ids, x.as_ref(), y.as_ref(), &sub)
-                .map_err(|Cancelled| JobError::Cancelled)?;
-            cells.push(
-                ids.iter()
-                    .zip(values)
-                    .map(|(id, v)| match v {
-                        Ok(value) => Cell {
-                            measure: id.clone(),
-                            value: Some(value),
-                            error: None,
-                        },
-                        Err(e) => Cell {
-                            measure: id.clone(),
-                            value: None,
-                            error: Some(e),
-                        },
-                    })
-                    .collect(),
-            );
+    let xm = xs.iter().map(to_mat).collect::<Result<Vec<_>, _>>()?;
+    let ym = ys.iter().map(to_mat).collect::<Result<Vec<_>, _>>()?;
+    let xr: Vec<_> = xm.iter().map(|m| m.as_ref()).collect();
+    let yr: Vec<_> = ym.iter().map(|m| m.as_ref()).collect();
+    let resampling = spec.permutations > 0 || spec.bootstrap > 0;
+    let scoring_share = if resampling { 0.1 } else { 1.0 };
+    let table = stats::all_pairs(
+        ids,
+        &xr,
+        &yr,
+        &Part::new(progress, 0.0, scoring_share, "scores"),
+    )?;
+
+    let mut cells: Vec<serde_json::Value> = Vec::with_capacity(table.cells.len());
+    let stats_cells: Vec<usize> = (0..table.cells.len())
+        .filter(|&k| resampling && table.cells[k].value.is_some())
+        .collect();
+    for (k, cell) in table.cells.iter().enumerate() {
+        let mut out = serde_json::json!({"measure": cell.measure});
+        match (&cell.value, &cell.error) {
+            (Some(v), _) => out["value"] = (*v).into(),
+            (None, Some(e)) => out["error"] = e.clone().into(),
+            (None, None) => {}
         }
+        if let Some(done) = stats_cells.iter().position(|&c| c == k) {
+            let share = (1.0 - scoring_share) / stats_cells.len() as f64;
+            let part = Part::new(
+                progress,
+                scoring_share + share * done as f64,
+                share,
+                &cell.measure,
+            );
+            let (x, y) = (xr[cell.row], yr[cell.col]);
+            // Each cell draws from its own stream, so adding a measure changes no other cell.
+            let seed = spec.seed.wrapping_add(k as u64);
+            if spec.permutations > 0 {
+                out["permutation"] = stat_json(stats::permutation_test(
+                    &cell.measure,
+                    x,
+                    y,
+                    spec.permutations as usize,
+                    seed,
+                    &part,
+                ))?;
+            }
+            if spec.bootstrap > 0 {
+                out["bootstrap"] = stat_json(stats::bootstrap(
+                    &cell.measure,
+                    x,
+                    y,
+                    spec.bootstrap as usize,
+                    seed,
+                    spec.confidence,
+                    &part,
+                ))?;
+            }
+        }
+        cells.push(out);
     }
-    Ok(Table {
-        x_names: xs.iter().map(|(n, _)| n.clone()).collect(),
-        y_names: ys.iter().map(|(n, _)| n.clone()).collect(),
-        cells,
-    })
+    let x_names: Vec<&String> = xs.iter().map(|(n, _)| n).collect();
+    let y_names: Vec<&String> = ys.iter().map(|(n, _)| n).collect();
+    let per_pair = ids.len().max(1);
+    let csv = table_csv(&table, &x_names, &y_names);
+    let result = if spec.x.is_table() || spec.y.is_table() {
+        serde_json::json!({
+            "mode": "table",
+            "x": x_names,
+            "y": y_names,
+            "measures": ids,
+            "scores": cells.chunks(per_pair).collect::<Vec<_>>(),
+        })
+    } else {
+        serde_json::json!({"mode": "pair", "scores": cells})
+    };
+    Ok((result, csv))
 }
 
-/// Maps a sub-task's progress into its slice of the whole.
-struct Scaled<'a> {
+/// A statistic's result as JSON; a measure-level failure is reported in place, cancellation stops.
+fn stat_json<T: Serialize>(r: Result<T, stats::StatsError>) -> Result<serde_json::Value, JobError> {
+    match r {
+        Ok(v) => Ok(serde_json::to_value(v).unwrap_or_default()),
+        Err(stats::StatsError::Cancelled) => Err(JobError::Cancelled),
+        Err(e) => Ok(serde_json::json!({"error": e.to_string()})),
+    }
+}
+
+/// Maps a sub-task's progress into its slice `[offset, offset + share)` of the whole.
+struct Part<'a> {
     inner: &'a dyn Progress,
     offset: f64,
-    scale: f64,
+    share: f64,
     label: String,
 }
 
-impl Progress for Scaled<'_> {
+impl<'a> Part<'a> {
+    fn new(inner: &'a dyn Progress, offset: f64, share: f64, label: &str) -> Self {
+        Part {
+            inner,
+            offset,
+            share,
+            label: label.to_string(),
+        }
+    }
+}
+
+impl Progress for Part<'_> {
     fn report(&self, fraction: f64, message: &str) {
         self.inner.report(
-            self.offset + self.scale * fraction.min(0.999),
+            self.offset + self.share * fraction.clamp(0.0, 0.999),
             &format!("{}: {message}", self.label),
         );
     }
@@ -301,24 +339,18 @@ impl Progress for Scaled<'_> {
     }
 }
 
-fn table_csv(t: &Table) -> String {
+fn table_csv(t: &stats::PairTable, x_names: &[&String], y_names: &[&String]) -> String {
+    let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
     let mut out = String::from("x,y,measure,value,error\n");
-    let ny = t.y_names.len();
-    for (k, row) in t.cells.iter().enumerate() {
-        for c in row {
-            let value = c.value.map(|v| format!("{v:.17e}")).unwrap_or_default();
-            let error = c
-                .error
-                .as_ref()
-                .map(|e| format!("\"{}\"", e.to_string().replace('"', "\"\"")))
-                .unwrap_or_default();
-            out.push_str(&format!(
-                "{},{},{},{value},{error}\n",
-                t.x_names[k / ny],
-                t.y_names[k % ny],
-                c.measure
-            ));
-        }
+    for c in &t.cells {
+        let value = c.value.map(|v| format!("{v:.17e}")).unwrap_or_default();
+        let error = c.error.as_deref().map(quote).unwrap_or_default();
+        out.push_str(&format!(
+            "{},{},{},{value},{error}\n",
+            quote(x_names[c.row]),
+            quote(y_names[c.col]),
+            quote(&c.measure)
+        ));
     }
     out
 }
