@@ -8,4 +8,5 @@ pub mod array;
 pub mod formats;
 pub mod linalg;
 pub mod measures;
+pub mod optim;
 pub mod progress;

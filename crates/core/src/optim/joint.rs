@@ -1,0 +1,1 @@
+//! Joint optimisation of X and Y towards target score pairs (placeholder, filled in next).

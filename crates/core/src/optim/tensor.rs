@@ -1,0 +1,89 @@
+//! Small helpers between candle tensors and faer matrices, and the linear surrogate that carries
+//! host-computed gradients into candle's autograd.
+
+use candle_core::{DType, Device, Result, Tensor};
+use faer::{Mat, MatRef};
+
+/// The value of a one-element tensor, as f64.
+pub(crate) fn scalar(t: &Tensor) -> Result<f64> {
+    t.to_dtype(DType::F64)?
+        .flatten_all()?
+        .to_vec1::<f64>()
+        .map(|v| v[0])
+}
+
+/// A 2-D tensor as a host f64 matrix (detached).
+pub(crate) fn to_mat(t: &Tensor) -> Result<Mat<f64>> {
+    let (r, c) = t.dims2()?;
+    let v = t
+        .detach()
+        .to_dtype(DType::F64)?
+        .flatten_all()?
+        .to_vec1::<f64>()?;
+    Ok(Mat::from_fn(r, c, |i, j| v[i * c + j]))
+}
+
+/// A host matrix as a (constant) tensor of the given dtype on the given device.
+pub(crate) fn from_mat(m: MatRef<'_, f64>, dtype: DType, device: &Device) -> Result<Tensor> {
+    let (r, c) = m.shape();
+    let mut v = Vec::with_capacity(r * c);
+    for i in 0..r {
+        for j in 0..c {
+            v.push(m[(i, j)]);
+        }
+    }
+    Tensor::from_vec(v, (r, c), device)?.to_dtype(dtype)
+}
+
+/// A scalar constant tensor.
+pub(crate) fn constant(v: f64, dtype: DType, device: &Device) -> Result<Tensor> {
+    Tensor::new(v, device)?.to_dtype(dtype)
+}
+
+/// `Σ a ⊙ b` as a scalar tensor.
+pub(crate) fn dot(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    (a * b)?.sum_all()
+}
+
+/// `‖a‖_F²` as a scalar tensor.
+pub(crate) fn frob2(a: &Tensor) -> Result<Tensor> {
+    a.sqr()?.sum_all()
+}
+
+/// Column-centred `a` (`H a`).
+pub(crate) fn center(a: &Tensor) -> Result<Tensor> {
+    a.broadcast_sub(&a.mean_keepdim(0)?)
+}
+
+/// A gradient term of a [`surrogate`]: the tensor `M` the host function read and `∂v/∂M`.
+pub(crate) enum Grad {
+    Matrix(Tensor, Mat<f64>),
+    Scalar(Tensor, f64),
+}
+
+/// The scalar `v + Σ_i ⟨G_i, M_i − stop_grad(M_i)⟩`: its value is exactly `v`, its gradient with
+/// respect to each `M_i` is exactly `G_i`. This is how values and gradients computed on the host
+/// (decompositions, scalar functions such as arccos) enter candle's graph, on any device.
+pub(crate) fn surrogate(v: f64, terms: Vec<Grad>, dtype: DType, device: &Device) -> Result<Tensor> {
+    let mut out = constant(v, dtype, device)?;
+    for term in terms {
+        match term {
+            Grad::Matrix(m, g) => {
+                if !m.track_op() {
+                    continue;
+                }
+                let g = from_mat(g.as_ref(), dtype, device)?;
+                let delta = (&m - m.detach())?;
+                out = (out + dot(&delta, &g)?)?;
+            }
+            Grad::Scalar(s, g) => {
+                if !s.track_op() {
+                    continue;
+                }
+                let delta = (&s - s.detach())?;
+                out = (out + delta.affine(g, 0.0)?)?;
+            }
+        }
+    }
+    Ok(out)
+}
