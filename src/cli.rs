@@ -183,3 +183,144 @@ pub fn score(args: ScoreArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[derive(Debug, Args)]
+pub struct OptimizeArgs {
+    /// Target array: a .npy file, or NAME.npz[:ARRAY].
+    #[arg(long, conflicts_with = "dataset", required_unless_present = "dataset")]
+    pub target: Option<String>,
+    /// A built-in target: ultrametric, exp-gaussian or toy2d.
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Measures to maximise (repeatable).
+    #[arg(long = "measure", short = 'm', required = true)]
+    pub measures: Vec<String>,
+    /// Stop once the score exceeds this (the paper uses 0.99).
+    #[arg(long)]
+    pub stop_score: Option<f64>,
+    #[arg(long, default_value_t = 1000)]
+    pub max_iter: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 0.1)]
+    pub lr: f64,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// `cpu` or `cuda:N`.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Keep Y every this many iterations for the analyses.
+    #[arg(long, default_value_t = 10)]
+    pub snapshot_every: usize,
+    /// Run the PC-capture analysis.
+    #[arg(long)]
+    pub pc_capture: bool,
+    /// Run the decoding analysis (label arrays of the target's .npz, or the built-in labels).
+    #[arg(long)]
+    pub decoding: bool,
+    /// Names of label arrays in the target's .npz (repeatable).
+    #[arg(long = "labels")]
+    pub labels: Vec<String>,
+    /// Write Y_final.npy, snapshots.npz and the plots into this directory.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print the machine-readable result.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn optimize(args: OptimizeArgs) -> anyhow::Result<()> {
+    use crate::jobs::kinds::optimize::{self, Analyses};
+    use simscore_core::analysis::decoding::LabelSet;
+    use simscore_core::optim::{AdamConfig, OptimizeSpec, OptimizerConfig};
+
+    let (target, labels) = match (&args.target, &args.dataset) {
+        (Some(path), _) => {
+            let x = load(path)?;
+            let file = path.rsplit_once(':').map(|(f, _)| f).unwrap_or(path);
+            let labels = args
+                .labels
+                .iter()
+                .map(|name| {
+                    let a = load(&format!("{file}:{name}"))?;
+                    Ok(LabelSet {
+                        name: name.clone(),
+                        labels: a.data,
+                    })
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            (x, labels)
+        }
+        (None, Some(name)) => {
+            let ds = simscore_core::optim::datasets::dataset(name, args.seed).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "unknown built-in dataset {name:?}; available: {}",
+                    simscore_core::optim::datasets::DATASETS.join(", ")
+                )
+            })?;
+            let labels = ds
+                .labels
+                .into_iter()
+                .map(|l| LabelSet {
+                    name: l.name,
+                    labels: l.values.into_iter().map(|v| v as f64).collect(),
+                })
+                .collect();
+            (ds.data, labels)
+        }
+        (None, None) => anyhow::bail!("give --target FILE or --dataset NAME"),
+    };
+    let mut settings = OptimizeSpec::new(&args.measures[0]);
+    settings.measures = args.measures.clone();
+    settings.stop_score = args.stop_score;
+    settings.max_iter = args.max_iter;
+    settings.optimizer = OptimizerConfig::Adam(AdamConfig {
+        lr: args.lr,
+        ..AdamConfig::default()
+    });
+    settings.seed = args.seed;
+    settings.device = args.device.clone();
+    settings.snapshot_every = Some(args.snapshot_every.max(1));
+    let analyses = Analyses {
+        pc_capture: args.pc_capture,
+        pc_capture_orth: false,
+        decoding: args.decoding,
+        plots: args.out.is_some(),
+    };
+    let bar = ProgressBar::new(1000);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {percent:>3}% {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    if args.json {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let outcome = optimize::run(
+        &target,
+        &settings,
+        None,
+        &labels,
+        &analyses,
+        &Bar(bar.clone()),
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    bar.finish_and_clear();
+    if let Some(dir) = &args.out {
+        std::fs::create_dir_all(dir)?;
+        for (name, _, bytes) in &outcome.artifacts {
+            std::fs::write(dir.join(name), bytes)?;
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&outcome.result)?);
+    } else {
+        let o = &outcome.result["optimization"];
+        println!(
+            "final score {:.6} after {} steps ({}); steps to stop score: {}",
+            o["final_score"].as_f64().unwrap_or(f64::NAN),
+            o["steps"],
+            o["stop_reason"].as_str().unwrap_or_default(),
+            o["steps_to_stop"]
+        );
+    }
+    Ok(())
+}

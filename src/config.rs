@@ -34,6 +34,8 @@ pub enum Command {
     },
     /// Score two local .npy/.npz files without a server.
     Score(crate::cli::ScoreArgs),
+    /// Run a score optimisation locally (the `optimize` job without a server).
+    Optimize(crate::cli::OptimizeArgs),
 }
 
 #[derive(Debug, Subcommand)]

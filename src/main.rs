@@ -12,6 +12,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         // Offline scoring needs no async runtime.
         Command::Score(args) => simscore::cli::score(args),
+        Command::Optimize(args) => simscore::cli::optimize(args),
         Command::Openapi => {
             println!("{}", simscore::api::openapi().to_pretty_json()?);
             Ok(())
@@ -41,6 +42,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token { command } => simscore::cli::token(command).await,
-        Command::Score(_) | Command::Openapi => unreachable!("handled without a runtime"),
+        Command::Score(_) | Command::Optimize(_) | Command::Openapi => {
+            unreachable!("handled without a runtime")
+        }
     }
 }

@@ -9,6 +9,7 @@ mod extract;
 mod jobs;
 mod measures;
 mod system;
+mod ui;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -81,7 +82,11 @@ pub struct AppState {
         (name = "measures", description = "The similarity-measure catalogue and small synchronous scoring"),
         (name = "system", description = "Health, readiness, metrics and version")
     ),
-    components(schemas(error::Problem)),
+    components(schemas(
+        error::Problem,
+        crate::jobs::kinds::score::ScoreSpec,
+        crate::jobs::kinds::optimize::OptimizeJobSpec
+    )),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;
@@ -135,6 +140,7 @@ pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let mut app = routes
         .merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
+        .merge(ui::routes(&state.config))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             record_metrics,

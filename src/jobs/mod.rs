@@ -188,6 +188,7 @@ impl Registry {
     pub fn standard() -> Registry {
         let mut r = Registry::default();
         r.register::<kinds::score::Score>();
+        r.register::<kinds::optimize::Optimize>();
         r
     }
 

@@ -70,7 +70,9 @@ pub struct Array {
 /// Why an array cannot be used as a representation matrix.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ShapeError {
-    #[error("expected a 2-D (stimuli, units) or 3-D (time, conditions, units) array, got shape {0:?}")]
+    #[error(
+        "expected a 2-D (stimuli, units) or 3-D (time, conditions, units) array, got shape {0:?}"
+    )]
     Rank(Vec<usize>),
     #[error("the array has no rows or no columns (shape {0:?})")]
     Empty(Vec<usize>),

@@ -4,9 +4,11 @@
 //! CLI all call into it. `formats` reads and writes `.npy`/`.npz`; `measures` is the similarity
 //! catalogue; `linalg` holds the faer helpers the measures share.
 
+pub mod analysis;
 pub mod array;
 pub mod formats;
 pub mod linalg;
 pub mod measures;
 pub mod optim;
+pub mod plots;
 pub mod progress;

@@ -1,3 +1,4 @@
 //! The job kinds: thin adapters from a spec to `simscore-core` and back.
 
+pub mod optimize;
 pub mod score;

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use crate::jobs::{ArrayRef, Inputs, JobContext, JobError, JobKind};
 use simscore_core::array::Array;
 use simscore_core::measures::{self, stats};
-use simscore_core::progress::Progress;
+use simscore_core::progress::{Progress, Slice};
 
 pub struct Score;
 
@@ -83,7 +83,7 @@ fn default_confidence() -> f64 {
 /// Upper bound on permutations and bootstrap resamples per score.
 const MAX_RESAMPLES: u32 = 100_000;
 
-fn random_seed() -> u64 {
+pub(crate) fn random_seed() -> u64 {
     rand::random::<u64>() >> 11 // fits a JSON number (53 bits) exactly
 }
 
@@ -232,7 +232,7 @@ pub fn compute(
         ids,
         &xr,
         &yr,
-        &Part::new(progress, 0.0, scoring_share, "scores"),
+        &Slice::new(progress, 0.0, scoring_share, "scores"),
     )?;
 
     let mut cells: Vec<serde_json::Value> = Vec::with_capacity(table.cells.len());
@@ -248,7 +248,7 @@ pub fn compute(
         }
         if let Some(done) = stats_cells.iter().position(|&c| c == k) {
             let share = (1.0 - scoring_share) / stats_cells.len() as f64;
-            let part = Part::new(
+            let part = Slice::new(
                 progress,
                 scoring_share + share * done as f64,
                 share,
@@ -305,37 +305,6 @@ fn stat_json<T: Serialize>(r: Result<T, stats::StatsError>) -> Result<serde_json
         Ok(v) => Ok(serde_json::to_value(v).unwrap_or_default()),
         Err(stats::StatsError::Cancelled) => Err(JobError::Cancelled),
         Err(e) => Ok(serde_json::json!({"error": e.to_string()})),
-    }
-}
-
-/// Maps a sub-task's progress into its slice `[offset, offset + share)` of the whole.
-struct Part<'a> {
-    inner: &'a dyn Progress,
-    offset: f64,
-    share: f64,
-    label: String,
-}
-
-impl<'a> Part<'a> {
-    fn new(inner: &'a dyn Progress, offset: f64, share: f64, label: &str) -> Self {
-        Part {
-            inner,
-            offset,
-            share,
-            label: label.to_string(),
-        }
-    }
-}
-
-impl Progress for Part<'_> {
-    fn report(&self, fraction: f64, message: &str) {
-        self.inner.report(
-            self.offset + self.share * fraction.clamp(0.0, 0.999),
-            &format!("{}: {message}", self.label),
-        );
-    }
-    fn cancelled(&self) -> bool {
-        self.inner.cancelled()
     }
 }
 

@@ -24,6 +24,9 @@ pub(crate) struct LinearTerms {
     pub ry: Vec<f64>,
 }
 
+/// The upper-triangle RDM vectors of X and Y for one RDM kind.
+pub(crate) type RdmPair = (std::rc::Rc<Vec<f64>>, std::rc::Rc<Vec<f64>>);
+
 pub(crate) struct Ctx<'a> {
     pub x: MatRef<'a, f64>,
     pub y: MatRef<'a, f64>,
@@ -37,7 +40,7 @@ pub(crate) struct Ctx<'a> {
     ky: OnceCell<Mat<f64>>,
     cca: OnceCell<Result<Vec<f64>, MeasureError>>,
     /// Upper-triangle RDM vectors by RDM kind name.
-    pub rdms: RefCell<HashMap<&'static str, (std::rc::Rc<Vec<f64>>, std::rc::Rc<Vec<f64>>)>>,
+    pub rdms: RefCell<HashMap<&'static str, RdmPair>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -88,10 +91,10 @@ impl<'a> Ctx<'a> {
     pub fn xr(&self) -> MatRef<'_, f64> {
         self.xr
             .get_or_init(|| {
-                if self.x.ncols() > self.n() {
-                    if let Some(f) = linalg::centred_gram_factor(self.kx()) {
-                        return f;
-                    }
+                if self.x.ncols() > self.n()
+                    && let Some(f) = linalg::centred_gram_factor(self.kx())
+                {
+                    return f;
                 }
                 linalg::row_space_reduce(self.xc())
             })
@@ -101,10 +104,10 @@ impl<'a> Ctx<'a> {
     pub fn yr(&self) -> MatRef<'_, f64> {
         self.yr
             .get_or_init(|| {
-                if self.y.ncols() > self.n() {
-                    if let Some(f) = linalg::centred_gram_factor(self.ky()) {
-                        return f;
-                    }
+                if self.y.ncols() > self.n()
+                    && let Some(f) = linalg::centred_gram_factor(self.ky())
+                {
+                    return f;
                 }
                 linalg::row_space_reduce(self.yc())
             })

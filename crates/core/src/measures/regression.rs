@@ -421,13 +421,16 @@ fn zscore(m: MatRef<'_, f64>) -> Mat<f64> {
     })
 }
 
+/// A fitted ridge model: `(coef p1×p2, x_mean, y_mean)`.
+type RidgeFit = (Mat<f64>, Vec<f64>, Vec<f64>);
+
 /// sklearn `RidgeCV(alphas=logspace(-8, 8, 17))` fitted on `(x, y)`; returns the prediction
 /// function's pieces `(coef p1×p2, x_mean, y_mean)`.
 fn ridge_cv_fit(
     x: MatRef<'_, f64>,
     y: MatRef<'_, f64>,
     id: &str,
-) -> Result<(Mat<f64>, Vec<f64>, Vec<f64>), MeasureError> {
+) -> Result<RidgeFit, MeasureError> {
     let n = x.nrows();
     let mx = linalg::column_means(x);
     let my = linalg::column_means(y);

@@ -205,7 +205,7 @@ where
             }
             let v = f(k);
             let d = done.fetch_add(1, Ordering::Relaxed) + 1;
-            if d % step == 0 {
+            if d.is_multiple_of(step) {
                 progress.report(d as f64 / count as f64, what);
             }
             v

@@ -22,8 +22,8 @@ mod host;
 pub mod joint;
 mod operand;
 pub mod optimizer;
-mod rng;
-mod tensor;
+pub(crate) mod rng;
+pub(crate) mod tensor;
 
 use std::time::Instant;
 
@@ -492,10 +492,289 @@ fn initial_y(
     }
 }
 
-/// Optimises `Y` (the target's shape) to maximise the objective's measures against `target`.
+/// What one [`Optimization::step`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepReport {
+    /// The iteration evaluated (`Y_i`, after `i` steps).
+    pub iteration: usize,
+    /// The objective at `Y_i`.
+    pub score: f64,
+    /// Each objective measure's value at `Y_i`.
+    pub measure_values: Vec<f64>,
+    /// The gradient was not finite, so no step was taken.
+    pub nan: bool,
+    /// The run is over (stop score passed or `max_iter` steps taken).
+    pub finished: bool,
+}
+
+/// A running optimisation, advanced one iteration at a time by [`Optimization::step`] (what
+/// [`optimize`] loops over; a job can also drive it directly, e.g. to report or checkpoint
+/// between iterations).
+pub struct Optimization {
+    spec: OptimizeSpec,
+    objective: Objective,
+    x_op: Operand,
+    x_host: Option<faer::Mat<f64>>,
+    y: Var,
+    opt: Box<dyn Optimizer>,
+    rng: rand_chacha::ChaCha8Rng,
+    device: Device,
+    dtype: DType,
+    out_dtype: Dtype,
+    iteration: usize,
+    finished: bool,
+    scores: Vec<f64>,
+    recorded: Vec<usize>,
+    traces: Vec<MeasureTrace>,
+    snapshots: Vec<Snapshot>,
+    nan_events: Vec<usize>,
+    resampling_from: Option<usize>,
+    steps_to_stop: Option<usize>,
+    stop_reason: StopReason,
+    steps: usize,
+    started: Instant,
+}
+
+impl Optimization {
+    /// Validates everything and prepares the target; `init` is read only when `spec.init` is
+    /// [`Init::Given`].
+    pub fn new(
+        target: &Array,
+        spec: &OptimizeSpec,
+        init: Option<&Array>,
+    ) -> Result<Self, OptimError> {
+        let started = Instant::now();
+        let (n, p) = check_array(target, "the target")?;
+        let objective = Objective::new(
+            &spec.measures,
+            spec.weights.as_deref(),
+            spec.targets.as_deref(),
+        )?;
+        objective.check_shapes(n, p, p)?;
+        spec.optimizer.validate().map_err(OptimError::InvalidSpec)?;
+        for (name, v) in [
+            ("snapshot_every", spec.snapshot_every),
+            ("record_every", spec.record_every),
+        ] {
+            if v == Some(0) {
+                return Err(OptimError::InvalidSpec(format!(
+                    "{name} must be at least 1"
+                )));
+            }
+        }
+        if !spec.track.is_empty() && spec.record_every.is_none() {
+            return Err(OptimError::InvalidSpec(
+                "tracked measures need `record_every`".into(),
+            ));
+        }
+        for id in &spec.track {
+            measures::check_shapes(id, n, p, p)?;
+        }
+        if let Some(s) = spec.stop_score
+            && s.is_nan()
+        {
+            return Err(OptimError::InvalidSpec("stop_score is NaN".into()));
+        }
+        let device = parse_device(&spec.device)?;
+        let dtype = spec.dtype.dtype();
+        let x_t = array_to_tensor(target, dtype, &device)?;
+        let x_op = Operand::constant(&x_t)?;
+        let x_host = if spec.track.is_empty() {
+            None
+        } else {
+            Some(
+                target
+                    .to_mat()
+                    .map_err(|e| OptimError::Data(e.to_string()))?,
+            )
+        };
+        let mut rng = rng::rng(spec.seed);
+        let y0 = initial_y(target, spec.init, init, &mut rng)?;
+        let y = Var::from_tensor(
+            &Tensor::from_vec(y0, target.shape.as_slice(), &device)?.to_dtype(dtype)?,
+        )?;
+        let traces = objective
+            .measures
+            .iter()
+            .map(|m| MeasureTrace {
+                id: m.id().to_string(),
+                tracked: false,
+                values: vec![],
+            })
+            .chain(spec.track.iter().map(|id| MeasureTrace {
+                id: id.clone(),
+                tracked: true,
+                values: vec![],
+            }))
+            .collect();
+        Ok(Optimization {
+            opt: spec.optimizer.build(1),
+            spec: spec.clone(),
+            objective,
+            x_op,
+            x_host,
+            y,
+            rng,
+            device,
+            dtype,
+            out_dtype: spec.dtype.array_dtype(),
+            iteration: 0,
+            finished: false,
+            scores: vec![],
+            recorded: vec![],
+            traces,
+            snapshots: vec![],
+            nan_events: vec![],
+            resampling_from: None,
+            steps_to_stop: None,
+            stop_reason: StopReason::MaxIter,
+            steps: 0,
+            started,
+        })
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// The next iteration to evaluate.
+    pub fn iteration(&self) -> usize {
+        self.iteration
+    }
+
+    /// The current `Y` (target's shape).
+    pub fn current_y(&self) -> Result<Array, OptimError> {
+        tensor_to_array(self.y.as_tensor(), self.out_dtype)
+    }
+
+    /// Evaluates `Y_i`, records it, and unless the run is over takes the optimizer step to
+    /// `Y_{i+1}`.
+    pub fn step(&mut self) -> Result<StepReport, OptimError> {
+        if self.finished {
+            return Err(OptimError::InvalidSpec(
+                "the optimisation is finished".into(),
+            ));
+        }
+        let i = self.iteration;
+        let y_eval = if self.resampling_from.is_some() {
+            let noise = rng::randn(&mut self.rng, self.y.dims(), self.dtype, &self.device)?;
+            (self.y.as_tensor() + noise.affine(0.01, 0.0)?)?
+        } else {
+            self.y.as_tensor().clone()
+        };
+        let y_op = Operand::variable(&y_eval)?;
+        let (value, values, loss) = self.objective.eval(&self.x_op, &y_op)?;
+        self.scores.push(value);
+        let stop = self
+            .spec
+            .stop_score
+            .is_some_and(|s| self.objective.passed(value, s));
+        let last = stop || i == self.spec.max_iter;
+        if let Some(k) = self.spec.record_every
+            && (i % k == 0 || last)
+        {
+            self.recorded.push(i);
+            for (t, v) in self.traces.iter_mut().zip(&values) {
+                t.values.push(v.is_finite().then_some(*v));
+            }
+            if let Some(xh) = &self.x_host {
+                let yh = tensor_to_array(&y_eval, self.out_dtype)?
+                    .to_mat()
+                    .map_err(|e| OptimError::Data(e.to_string()))?;
+                for (t, id) in self.traces[values.len()..].iter_mut().zip(&self.spec.track) {
+                    t.values
+                        .push(measures::score(id, xh.as_ref(), yh.as_ref()).ok());
+                }
+            }
+        }
+        if i == 0 || last || self.spec.snapshot_every.is_some_and(|k| i % k == 0) {
+            self.snapshots.push(Snapshot {
+                iteration: i,
+                y: tensor_to_array(self.y.as_tensor(), self.out_dtype)?,
+            });
+        }
+        let mut report = StepReport {
+            iteration: i,
+            score: value,
+            measure_values: values,
+            nan: false,
+            finished: last,
+        };
+        if last {
+            self.finished = true;
+            if stop {
+                self.steps_to_stop = Some(i);
+                self.stop_reason = StopReason::StopScore;
+            }
+            return Ok(report);
+        }
+        let grads = loss.backward()?;
+        self.steps += 1;
+        self.iteration += 1;
+        let g = match grads.get(self.y.as_tensor()) {
+            Some(g) => g.clone(),
+            None => self.y.as_tensor().zeros_like()?,
+        };
+        let gsum = tensor::scalar(&g.sum_all()?)?;
+        if !gsum.is_finite() {
+            self.nan_events.push(i);
+            self.resampling_from.get_or_insert(i + 1);
+            report.nan = true;
+            return Ok(report);
+        }
+        self.opt.step(&[&self.y], &[&g])?;
+        Ok(report)
+    }
+
+    /// The result (call once the run is finished, or to keep a partial run).
+    pub fn finish(mut self) -> Result<OptimizeResult, OptimError> {
+        let final_y = self.current_y()?;
+        if self.snapshots.last().is_none_or(|s| s.y != final_y) {
+            self.snapshots.push(Snapshot {
+                iteration: self.iteration,
+                y: final_y.clone(),
+            });
+        }
+        let final_score = self.scores.last().copied().unwrap_or(f64::NAN);
+        Ok(OptimizeResult {
+            summary: OptimizeSummary {
+                measures: self
+                    .objective
+                    .measures
+                    .iter()
+                    .map(|m| m.id().to_string())
+                    .collect(),
+                direction: self.objective.direction,
+                scores: self.scores,
+                recorded_iterations: self.recorded,
+                measure_scores: if self.spec.record_every.is_some() {
+                    self.traces
+                } else {
+                    vec![]
+                },
+                snapshot_iterations: self.snapshots.iter().map(|s| s.iteration).collect(),
+                steps: self.steps,
+                steps_to_stop: self.steps_to_stop,
+                stop_reason: self.stop_reason,
+                final_score,
+                nan_events: self.nan_events,
+                resampling_from: self.resampling_from,
+                seed: self.spec.seed,
+                dtype: self.spec.dtype,
+                device: self.spec.device.clone(),
+                elapsed_s: self.started.elapsed().as_secs_f64(),
+            },
+            final_y,
+            snapshots: self.snapshots,
+        })
+    }
+}
+
+/// Optimises `Y` (the target's shape) to maximise the objective's measures against `target`
+/// (or minimise distances, or approach target values; see [`Direction`]).
 ///
 /// `init` is read only when `spec.init` is [`Init::Given`]. Progress is reported every iteration;
-/// `progress.cancelled()` is checked every iteration and ends the run with
+/// `progress.cancelled()` is checked before every iteration and ends the run with
 /// [`OptimError::Cancelled`].
 pub fn optimize(
     target: &Array,
@@ -503,183 +782,20 @@ pub fn optimize(
     init: Option<&Array>,
     progress: &dyn Progress,
 ) -> Result<OptimizeResult, OptimError> {
-    let started = Instant::now();
-    let (n, p) = check_array(target, "the target")?;
-    let objective = Objective::new(
-        &spec.measures,
-        spec.weights.as_deref(),
-        spec.targets.as_deref(),
-    )?;
-    objective.check_shapes(n, p, p)?;
-    spec.optimizer.validate().map_err(OptimError::InvalidSpec)?;
-    for (name, v) in [
-        ("snapshot_every", spec.snapshot_every),
-        ("record_every", spec.record_every),
-    ] {
-        if v == Some(0) {
-            return Err(OptimError::InvalidSpec(format!(
-                "{name} must be at least 1"
-            )));
-        }
-    }
-    if !spec.track.is_empty() && spec.record_every.is_none() {
-        return Err(OptimError::InvalidSpec(
-            "tracked measures need `record_every`".into(),
-        ));
-    }
-    for id in &spec.track {
-        measures::check_shapes(id, n, p, p)?;
-    }
-    if let Some(s) = spec.stop_score
-        && s.is_nan()
-    {
-        return Err(OptimError::InvalidSpec("stop_score is NaN".into()));
-    }
-    let device = parse_device(&spec.device)?;
-    let dtype = spec.dtype.dtype();
-    let out_dtype = spec.dtype.array_dtype();
-
-    let x_t = array_to_tensor(target, dtype, &device)?;
-    let x_op = Operand::constant(&x_t)?;
-    let x_host = if spec.track.is_empty() {
-        None
-    } else {
-        Some(
-            target
-                .to_mat()
-                .map_err(|e| OptimError::Data(e.to_string()))?,
-        )
-    };
-
-    let mut rng = rng::rng(spec.seed);
-    let y0 = initial_y(target, spec.init, init, &mut rng)?;
-    let y = Var::from_tensor(
-        &Tensor::from_vec(y0, target.shape.as_slice(), &device)?.to_dtype(dtype)?,
-    )?;
-    let mut opt = spec.optimizer.build(1);
-
-    let mut scores = Vec::new();
-    let mut recorded = Vec::new();
-    let mut traces: Vec<MeasureTrace> = objective
-        .measures
-        .iter()
-        .map(|m| MeasureTrace {
-            id: m.id().to_string(),
-            tracked: false,
-            values: vec![],
-        })
-        .chain(spec.track.iter().map(|id| MeasureTrace {
-            id: id.clone(),
-            tracked: true,
-            values: vec![],
-        }))
-        .collect();
-    let mut snapshots = Vec::new();
-    let mut nan_events = Vec::new();
-    let mut resampling_from = None;
-    let mut steps_to_stop = None;
-    let mut stop_reason = StopReason::MaxIter;
-    let mut steps = 0;
-
-    for i in 0..=spec.max_iter {
+    let mut run = Optimization::new(target, spec, init)?;
+    while !run.is_finished() {
         if progress.cancelled() {
             return Err(OptimError::Cancelled);
         }
-        let y_eval = if resampling_from.is_some() {
-            let noise = rng::randn(&mut rng, y.dims(), dtype, &device)?;
-            (y.as_tensor() + noise.affine(0.01, 0.0)?)?
-        } else {
-            y.as_tensor().clone()
-        };
-        let y_op = Operand::variable(&y_eval)?;
-        let (value, values, loss) = objective.eval(&x_op, &y_op)?;
-        scores.push(value);
-        let stop = spec.stop_score.is_some_and(|s| objective.passed(value, s));
-        let last = stop || i == spec.max_iter;
-        if let Some(k) = spec.record_every
-            && (i % k == 0 || last)
-        {
-            recorded.push(i);
-            for (t, v) in traces.iter_mut().zip(&values) {
-                t.values.push(v.is_finite().then_some(*v));
-            }
-            if let Some(xh) = &x_host {
-                let yh = tensor_to_array(&y_eval, out_dtype)?
-                    .to_mat()
-                    .map_err(|e| OptimError::Data(e.to_string()))?;
-                for (t, id) in traces[values.len()..].iter_mut().zip(&spec.track) {
-                    t.values
-                        .push(measures::score(id, xh.as_ref(), yh.as_ref()).ok());
-                }
-            }
-        }
-        if i == 0 || last || spec.snapshot_every.is_some_and(|k| i % k == 0) {
-            snapshots.push(Snapshot {
-                iteration: i,
-                y: tensor_to_array(y.as_tensor(), out_dtype)?,
-            });
-        }
+        let r = run.step()?;
         progress.report(
             if spec.max_iter == 0 {
                 1.0
             } else {
-                i as f64 / spec.max_iter as f64
+                r.iteration as f64 / spec.max_iter as f64
             },
-            &format!("iteration {i}: objective {value:.6}"),
+            &format!("iteration {}: objective {:.6}", r.iteration, r.score),
         );
-        if stop {
-            steps_to_stop = Some(i);
-            stop_reason = StopReason::StopScore;
-            break;
-        }
-        if last {
-            break;
-        }
-        let grads = loss.backward()?;
-        steps += 1;
-        let g = match grads.get(y.as_tensor()) {
-            Some(g) => g.clone(),
-            None => y.as_tensor().zeros_like()?,
-        };
-        let gsum = tensor::scalar(&g.sum_all()?)?;
-        if !gsum.is_finite() {
-            nan_events.push(i);
-            resampling_from.get_or_insert(i + 1);
-            continue;
-        }
-        opt.step(&[&y], &[&g])?;
     }
-
-    let final_y = tensor_to_array(y.as_tensor(), out_dtype)?;
-    let final_score = *scores.last().expect("at least one evaluation");
-    Ok(OptimizeResult {
-        summary: OptimizeSummary {
-            measures: objective
-                .measures
-                .iter()
-                .map(|m| m.id().to_string())
-                .collect(),
-            direction: objective.direction,
-            scores,
-            recorded_iterations: recorded,
-            measure_scores: if spec.record_every.is_some() {
-                traces
-            } else {
-                vec![]
-            },
-            snapshot_iterations: snapshots.iter().map(|s| s.iteration).collect(),
-            steps,
-            steps_to_stop,
-            stop_reason,
-            final_score,
-            nan_events,
-            resampling_from,
-            seed: spec.seed,
-            dtype: spec.dtype,
-            device: spec.device.clone(),
-            elapsed_s: started.elapsed().as_secs_f64(),
-        },
-        final_y,
-        snapshots,
-    })
+    run.finish()
 }
