@@ -458,7 +458,7 @@ async fn job_page(
     let mut body = String::new();
     let _ = write!(
         body,
-        r#"<section class="job" data-job-page="{id}" data-status="{status}">
+        r#"<section class="job" data-job-page="{id}" data-status="{status}" data-rendered-status="{status}">
 <p class="crumbs"><a href="/ui">Jobs</a> / <code>{id}</code></p>
 <h1>{kind} job {badge}</h1>
 <div class="progress-line">{progress}</div>
@@ -497,8 +497,13 @@ async fn job_page(
     }
 
     body.push_str(r#"<h2 id="result">Result</h2>"#);
+    let summary = job
+        .result
+        .as_ref()
+        .map(|r| result_html(&job.kind, r, &datasets))
+        .unwrap_or_default();
     match &job.result {
-        Some(result) => body.push_str(&result_html(&job.kind, result, &datasets)),
+        Some(_) => body.push_str(&summary),
         None if job.status.is_terminal() => body.push_str(r#"<p class="empty">No result.</p>"#),
         None => body.push_str(
             r#"<p class="empty">The result appears here when the job has finished (this page reloads by itself).</p>"#,
@@ -510,8 +515,8 @@ async fn job_page(
         .filter(|a| a.content_type == "image/png" || a.content_type == "image/svg+xml")
         .collect();
     if !images.is_empty() {
-        body.push_str(r#"<h2 id="plots">Plots</h2><div class="plots">"#);
-        for a in images {
+        body.push_str(r#"<h3 id="plots">Plots</h3><div class="plots">"#);
+        for a in &images {
             let _ = write!(
                 body,
                 r#"<figure><a href="{href}"><img src="{href}" alt="plot {name}"></a><figcaption>{name}</figcaption></figure>"#,
@@ -520,6 +525,12 @@ async fn job_page(
             );
         }
         body.push_str("</div>");
+    }
+    if let Some(result) = &job.result {
+        body.push_str(&result_json_html(
+            result,
+            summary.is_empty() && images.is_empty(),
+        ));
     }
 
     body.push_str(r#"<h2 id="artifacts">Artifacts</h2>"#);
@@ -894,6 +905,7 @@ fn layout(title: &str, viewer: Option<&Viewer>, main: &str) -> Html<String> {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <title>{title} · simscore</title>
 <link rel="stylesheet" href="/ui/static/ui.css?v={v}">
 <script src="/ui/static/ui.js?v={v}" defer></script>
@@ -992,7 +1004,12 @@ fn progress_html(job: &Job) -> String {
     format!(
         r#"<progress max="1" value="{p:.4}" data-field="progress"></progress> <span class="percent" data-field="percent">{pct:.0}%</span> <span class="message" data-field="message">{msg}</span>"#,
         pct = p * 100.0,
-        msg = esc(&job.message),
+        // A finished job's last progress message is stale.
+        msg = if job.status == JobStatus::Succeeded {
+            String::new()
+        } else {
+            esc(&job.message)
+        },
     )
 }
 
@@ -1148,32 +1165,50 @@ fn result_html(kind: &str, result: &Value, datasets: &HashMap<String, Dataset>) 
             Some("table") => out.push_str(&score_heatmaps(result, datasets)),
             _ => {}
         }
-    } else if let Some(map) = result.as_object() {
-        // Other kinds: their scalar fields as a table; the whole document below.
-        let scalars: Vec<(&String, &Value)> = map
-            .iter()
-            .filter(|(_, v)| v.is_number() || v.is_string() || v.is_boolean())
-            .collect();
+    } else {
+        // Other kinds: their scalar fields (two levels deep) as a table; the whole document below.
+        let mut scalars = Vec::new();
+        collect_scalars(result, "", 2, &mut scalars);
         if !scalars.is_empty() {
             out.push_str(r#"<table class="summary"><tbody>"#);
-            for (k, v) in scalars {
-                let text = match v {
-                    Value::Number(n) => n.as_f64().map(number).unwrap_or_else(|| n.to_string()),
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                let _ = write!(out, "<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(&text));
+            for (k, text) in scalars {
+                let _ = write!(out, "<tr><th>{}</th><td>{}</td></tr>", esc(&k), esc(&text));
             }
             out.push_str("</tbody></table>");
         }
     }
-    let _ = write!(
-        out,
-        r#"<details{}><summary>Result as JSON</summary><pre class="json">{}</pre></details>"#,
-        if out.is_empty() { " open" } else { "" },
-        esc(&serde_json::to_string_pretty(result).unwrap_or_default())
-    );
     out
+}
+
+fn result_json_html(result: &Value, open: bool) -> String {
+    format!(
+        r#"<details{}><summary>Result as JSON</summary><pre class="json">{}</pre></details>"#,
+        if open { " open" } else { "" },
+        esc(&serde_json::to_string_pretty(result).unwrap_or_default())
+    )
+}
+
+/// `path: value` for the numbers, strings and booleans of an object, `depth` levels deep.
+fn collect_scalars(v: &Value, prefix: &str, depth: usize, out: &mut Vec<(String, String)>) {
+    let Some(map) = v.as_object() else {
+        return;
+    };
+    for (k, v) in map {
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match v {
+            Value::Number(n) => {
+                out.push((key, n.as_f64().map(number).unwrap_or_else(|| n.to_string())))
+            }
+            Value::String(s) => out.push((key, s.clone())),
+            Value::Bool(b) => out.push((key, b.to_string())),
+            Value::Object(_) if depth > 1 => collect_scalars(v, &key, depth - 1, out),
+            _ => {}
+        }
+    }
 }
 
 fn stat_cells(cell: &Value) -> (String, String) {
@@ -1254,15 +1289,21 @@ fn score_heatmaps(result: &Value, datasets: &HashMap<String, Dataset>) -> String
                     .and_then(Value::as_f64)
             })
             .collect();
-        let (lo, hi) = values
+        let (data_lo, data_hi) = values
             .iter()
             .flatten()
             .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
                 (lo.min(*v), hi.max(*v))
             });
+        // Colours span the measure's range where it is bounded (so that 0.95 and 0.96 do not
+        // look opposite), else the values in the table.
+        let (lo, hi, scale) = match simscore_core::measures::find(measure).map(|m| m.info().range) {
+            Ok([Some(lo), Some(hi)]) if hi > lo => (lo, hi, "the measure's range"),
+            _ => (data_lo, data_hi, "the values in this table"),
+        };
         let _ = write!(
             out,
-            r#"<figure class="heatmap"><figcaption><code>{}</code> <span class="range">{} … {}</span></figcaption><table class="heatmap" data-measure="{}"><thead><tr><th></th>"#,
+            r#"<figure class="heatmap"><figcaption><code>{}</code> <span class="range">colour scale {} (dark) … {} (bright): {scale}</span></figcaption><table class="heatmap" data-measure="{}"><thead><tr><th></th>"#,
             esc(measure),
             if lo.is_finite() {
                 number(lo)

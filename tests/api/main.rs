@@ -6,4 +6,5 @@ mod jobs;
 mod lifecycle;
 mod openapi;
 mod optimize;
+mod ui;
 mod validation;

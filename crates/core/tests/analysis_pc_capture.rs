@@ -1,6 +1,8 @@
 //! PC capture against reference values from `tests/fixtures/analysis/make_pc_capture_fixtures.py`
 //! (diffscore's `projected_r2` / `pc_captured_variance` restated with numpy, scipy and sklearn).
 
+#![allow(clippy::needless_range_loop)]
+
 use serde_json::Value;
 use simscore_core::analysis::pc_capture::{PcCaptureOptions, pc_capture};
 use simscore_core::array::{Array, Dtype};

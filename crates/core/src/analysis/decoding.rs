@@ -15,6 +15,8 @@
 //! with the same seed (X and each iterate Y) uses the same folds, and results are reproducible.
 //! Time steps and folds run in parallel on the global rayon pool.
 
+#![allow(clippy::needless_range_loop)]
+
 use faer::Mat;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;

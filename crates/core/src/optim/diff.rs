@@ -20,6 +20,8 @@
 //! (`|s − 1| < 1e−10 ⇒ arccos = 0`); at `s ≥ 1` the arccos gradient is NaN, as in the reference,
 //! which the optimisation loop handles as diffscore does.
 
+#![allow(clippy::single_range_in_vec_init)]
+
 use std::f64::consts::FRAC_PI_2;
 
 use candle_core::{DType, Device, Result, Tensor};

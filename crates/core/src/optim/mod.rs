@@ -671,7 +671,7 @@ impl Optimization {
             .is_some_and(|s| self.objective.passed(value, s));
         let last = stop || i == self.spec.max_iter;
         if let Some(k) = self.spec.record_every
-            && (i % k == 0 || last)
+            && (i.is_multiple_of(k) || last)
         {
             self.recorded.push(i);
             for (t, v) in self.traces.iter_mut().zip(&values) {
@@ -687,7 +687,13 @@ impl Optimization {
                 }
             }
         }
-        if i == 0 || last || self.spec.snapshot_every.is_some_and(|k| i % k == 0) {
+        if i == 0
+            || last
+            || self
+                .spec
+                .snapshot_every
+                .is_some_and(|k| i.is_multiple_of(k))
+        {
             self.snapshots.push(Snapshot {
                 iteration: i,
                 y: tensor_to_array(self.y.as_tensor(), self.out_dtype)?,
