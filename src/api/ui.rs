@@ -1200,9 +1200,8 @@ fn collect_scalars(v: &Value, prefix: &str, depth: usize, out: &mut Vec<(String,
             format!("{prefix}.{k}")
         };
         match v {
-            Value::Number(n) => {
-                out.push((key, n.as_f64().map(number).unwrap_or_else(|| n.to_string())))
-            }
+            Value::Number(n) if n.is_i64() || n.is_u64() => out.push((key, n.to_string())),
+            Value::Number(n) => out.push((key, n.as_f64().map(number).unwrap_or_default())),
             Value::String(s) => out.push((key, s.clone())),
             Value::Bool(b) => out.push((key, b.to_string())),
             Value::Object(_) if depth > 1 => collect_scalars(v, &key, depth - 1, out),

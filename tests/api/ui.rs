@@ -672,9 +672,11 @@ async fn job_pages_in_chromium() {
             |v| v[2].as_f64().unwrap_or(0.0) > 0.0,
         )
         .await;
+    // Whether a progress bar was seen moving while the job ran (on the list or on its page).
+    let mut saw_live_progress = false;
     if first[0] == "running" {
         let p0 = first[1].as_f64().unwrap_or(0.0);
-        browser
+        let v = browser
             .wait_for(
                 "the list's progress bar to move",
                 &probe,
@@ -682,6 +684,7 @@ async fn job_pages_in_chromium() {
                 |v| v[0] != "running" || v[1].as_f64().unwrap_or(0.0) > p0,
             )
             .await;
+        saw_live_progress |= v[1].as_f64().unwrap_or(0.0) > p0 && v[1].as_f64() < Some(1.0);
     }
     browser.screenshot(&screenshot_path("job-list.png")).await;
 
@@ -693,7 +696,7 @@ async fn job_pages_in_chromium() {
     let first = browser.eval(page_probe).await;
     if first[0] == "running" {
         let p0 = first[1].as_f64().unwrap_or(0.0);
-        browser
+        let v = browser
             .wait_for(
                 "progress updates on the job page",
                 page_probe,
@@ -704,7 +707,12 @@ async fn job_pages_in_chromium() {
                 },
             )
             .await;
+        saw_live_progress |= v[0] == "running";
     }
+    assert!(
+        saw_live_progress,
+        "the job ended before any live progress could be seen; make it longer"
+    );
     browser
         .wait_for(
             "the job to finish and the page to show it",
