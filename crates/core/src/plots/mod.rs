@@ -372,8 +372,9 @@ fn padded(lo: f64, hi: f64) -> (f64, f64) {
 
 /// Tick label with as many decimals as the axis span calls for.
 fn tick_label(v: f64, span: f64) -> String {
+    // About 8 ticks: as many decimals as a tick step of span/8 needs.
     let decimals = if span > 0.0 {
-        (1.0 - span.log10().floor()).clamp(0.0, 8.0) as usize
+        (-(span / 8.0).log10().floor()).clamp(0.0, 8.0) as usize
     } else {
         2
     };
