@@ -122,11 +122,11 @@ fn fits_and_predictions_match_sklearn() {
                     "{what}"
                 );
 
-                // Coefficients: the exact optimum (sklearn newton-cholesky, tol=1e-14) to 1e-7. sklearn's
-                // default fit stops at ‖∇‖∞ ≤ 1e-4, which leaves it up to about
-                // 1e-4 / λ_min(∇²) ≈ 1e-4 · C · m ≈ 5e-3 from the optimum here, so it is held to
-                // 2e-2. Multinomial intercepts are compared after centring (they are defined up
-                // to a common shift).
+                // Coefficients: the exact optimum (sklearn newton-cholesky, tol=1e-14) to 1e-7.
+                // sklearn's default fit stops at ‖∇‖∞ ≤ 1e-4, which leaves it up to about
+                // 1e-4 / λ_min(∇²) ≈ 1e-4 · C · m ≈ 5e-3 from the optimum here, so it is held
+                // to 2e-2. Multinomial intercepts are compared after centring (they are defined
+                // up to a common shift).
                 let tight = rows(&f["coef_tight"]);
                 let dflt = rows(&f["coef"]);
                 let mut ic = vec![centred(&model.intercept)];
