@@ -27,7 +27,7 @@ use std::f64::consts::FRAC_PI_2;
 use candle_core::{DType, Device, Result, Tensor};
 
 use super::host::{self, FoldScore};
-use super::operand::{Factor, Operand, cross, cross_norm2};
+use super::operand::{Operand, cross_norm2};
 use super::tensor::{self, Grad, scalar, surrogate, to_mat};
 use crate::measures::{self, MeasureError, MeasureInfo};
 
@@ -392,7 +392,7 @@ fn apply_out(s: Tensor, out: Out) -> Result<(f64, Tensor)> {
 
 fn cka(a: &Operand, b: &Operand, hsic: Hsic) -> Result<Tensor> {
     let (fa, fb) = (a.centered()?, b.centered()?);
-    let hab = cross_norm2(fa, fb, None)?;
+    let hab = cross_norm2(fa, fb)?;
     let (haa, hbb) = (fa.self_norm2()?, fb.self_norm2()?);
     let (num, da, db) = match hsic {
         Hsic::Gretton => (hab, haa, hbb),
@@ -424,24 +424,15 @@ fn cka(a: &Operand, b: &Operand, hsic: Hsic) -> Result<Tensor> {
     num / (da.sqrt()? * db.sqrt()?)?
 }
 
-/// `‖AᵀB‖_*` as a surrogate (SVD on the host).
-fn nuclear(fa: &Factor, fb: &Factor) -> Result<Tensor> {
-    let m = cross(fa, fb)?;
-    let host = to_mat(&m)?;
-    let (v, g) =
-        host::nuclear(host.as_ref()).map_err(|e| candle_core::Error::Msg(e.to_string()))?;
-    surrogate(v, vec![Grad::Matrix(m.clone(), g)], m.dtype(), m.device())
-}
-
 fn nbs(a: &Operand, b: &Operand) -> Result<Tensor> {
     let (fa, fb) = (a.centered()?, b.centered()?);
-    let nuc = nuclear(fa, fb)?;
+    let nuc = super::operand::nuclear(fa, fb)?;
     nuc / (fa.frob2()? * fb.frob2()?)?.sqrt()?
 }
 
 fn euclidean(a: &Operand, b: &Operand, squared: bool) -> Result<(f64, Tensor)> {
     let (fa, fb) = (a.centered()?, b.centered()?);
-    let nuc = nuclear(fa, fb)?;
+    let nuc = super::operand::nuclear(fa, fb)?;
     let (na, nb) = (fa.frob2()?, fb.frob2()?);
     let d2 = ((&na + &nb)? - nuc.affine(2.0, 0.0)?)?;
     let (va, vb, v2) = (scalar(&na)?, scalar(&nb)?, scalar(&d2)?);
@@ -513,7 +504,7 @@ fn rsa(a: &Operand, b: &Operand, cmp: RsaCompare) -> Result<Tensor> {
     let half = |t: Tensor| t.affine(0.5, -0.5 * n);
     let sa = half(za.sum_gram()?)?;
     let sb = half(zb.sum_gram()?)?;
-    let sab = half(cross_norm2(za, zb, None)?)?;
+    let sab = half(cross_norm2(za, zb)?)?;
     let saa = half(za.self_norm2()?)?;
     let sbb = half(zb.self_norm2()?)?;
     match cmp {
@@ -553,6 +544,12 @@ fn linreg(
     folds: Option<usize>,
     score: FoldScore,
 ) -> Result<Tensor> {
+    if lambda > 0.0 {
+        return match t.dtype() {
+            DType::F64 => ridge::<f64>(t, p, lambda, folds, score),
+            _ => ridge::<f32>(t, p, lambda, folds, score),
+        };
+    }
     let n = t.rows();
     let (dtype, device) = dev(t);
     // Global centring changes no fold's result (each re-centres with its training means) and
@@ -667,4 +664,182 @@ fn linreg(
     total
         .expect("at least one fold")
         .affine(1.0 / nfolds as f64, 0.0)
+}
+
+/// Ridge (`λ > 0`) R² / Pearson r, as [`linreg`] but with the large products done once and their
+/// gradients supplied directly:
+///
+/// - per fold block `j` (rows `r_j`), device values `S_j = P_jᵀP_j`, `C_j = P_jᵀT_j` and the row
+///   sums; the training moments of fold `k` are `Σ_{j≠k} S_j − n_tr m mᵀ` etc.;
+/// - `W = (g_tr + λI)^{−1} c_tr` by Cholesky on the host (in the run's precision), the test
+///   prediction `P_te W` and residual on the device;
+/// - an inner graph over the small quantities (candle `Var` leaves) gives `∂v/∂S_j`, `∂v/∂C_j`,
+///   `∂v/∂(sums)` and the test rows' gradients, which are mapped to the data rows with one product
+///   per block (`P_j(S̄_j + S̄_jᵀ) + T_j C̄_jᵀ + 1 s̄_jᵀ + …`) and attached to the operands.
+fn ridge<T: tensor::HostFloat>(
+    t: &Operand,
+    p: &Operand,
+    lambda: f64,
+    folds: Option<usize>,
+    score: FoldScore,
+) -> Result<Tensor> {
+    use candle_core::Var;
+    let n = t.rows();
+    let (dtype, device) = dev(t);
+    let tc = t.centered_raw()?;
+    let pc = p.centered_raw()?;
+    let (tcd, pcd) = (tc.detach(), pc.detach());
+    let ranges = match folds {
+        None => vec![0..n],
+        Some(k) => kfold(n, k),
+    };
+    struct Block {
+        p: Tensor,
+        t: Tensor,
+        s: Var,
+        c: Var,
+        sp: Var,
+        st: Var,
+        vp: Var,
+        vt: Var,
+    }
+    let mut blocks = Vec::with_capacity(ranges.len());
+    for r in &ranges {
+        let pk = pcd.narrow(0, r.start, r.len())?;
+        let tk = tcd.narrow(0, r.start, r.len())?;
+        blocks.push(Block {
+            s: Var::from_tensor(&pk.t()?.matmul(&pk)?)?,
+            c: Var::from_tensor(&pk.t()?.matmul(&tk)?)?,
+            sp: Var::from_tensor(&pk.sum_keepdim(0)?)?,
+            st: Var::from_tensor(&tk.sum_keepdim(0)?)?,
+            vp: Var::from_tensor(&pk)?,
+            vt: Var::from_tensor(&tk)?,
+            p: pk,
+            t: tk,
+        });
+    }
+    let sum_of = |f: &dyn Fn(&Block) -> &Tensor| -> Result<Tensor> {
+        let mut acc = f(&blocks[0]).clone();
+        for b in &blocks[1..] {
+            acc = (acc + f(b))?;
+        }
+        Ok(acc)
+    };
+    let s_all = sum_of(&|b| b.s.as_tensor())?;
+    let c_all = sum_of(&|b| b.c.as_tensor())?;
+    let sp_all = sum_of(&|b| b.sp.as_tensor())?;
+    let st_all = sum_of(&|b| b.st.as_tensor())?;
+    let outer = |u: &Tensor, v: &Tensor| u.t()?.matmul(v);
+    let nfolds = blocks.len() as f64;
+    let mut inner: Option<Tensor> = None;
+    for b in &blocks {
+        // training moments (fold k's complement; in-sample: everything)
+        let (g_tr, c_tr, mp, mt) = if folds.is_none() {
+            let nf = n as f64;
+            let mp = sp_all.affine(1.0 / nf, 0.0)?;
+            let mt = st_all.affine(1.0 / nf, 0.0)?;
+            let g = (&s_all - outer(&mp, &mp)?.affine(nf, 0.0)?)?;
+            let c = (&c_all - outer(&mp, &mt)?.affine(nf, 0.0)?)?;
+            (g, c, mp, mt)
+        } else {
+            let ntr = (n - b.p.dims()[0]) as f64;
+            let mp = (&sp_all - b.sp.as_tensor())?.affine(1.0 / ntr, 0.0)?;
+            let mt = (&st_all - b.st.as_tensor())?.affine(1.0 / ntr, 0.0)?;
+            let g = ((&s_all - b.s.as_tensor())? - outer(&mp, &mp)?.affine(ntr, 0.0)?)?;
+            let c = ((&c_all - b.c.as_tensor())? - outer(&mp, &mt)?.affine(ntr, 0.0)?)?;
+            (g, c, mp, mt)
+        };
+        let solve = host::ridge_solve::<T>(
+            tensor::to_mat_t::<T>(&g_tr)?,
+            tensor::to_mat_t::<T>(&c_tr)?.as_ref(),
+            lambda,
+        )
+        .map_err(candle_core::Error::Msg)?;
+        let w = tensor::from_mat_t(solve.w.as_ref(), dtype, &device)?;
+        // test rows centred with the training means
+        let pte = b.vp.as_tensor().broadcast_sub(&mp)?;
+        let tte = b.vt.as_tensor().broadcast_sub(&mt)?;
+        let (pted, tted) = (pte.detach(), tte.detach());
+        let xhat = pted.matmul(&w)?;
+        let tt = tensor::frob2(&tted)?;
+        let ttv = scalar(&tt)?;
+        // value, ∂v/∂X̂ (device) and the direct ∂v/∂T_te
+        let (value, dxhat, dtte) = match score {
+            FoldScore::R2 => {
+                let r = (&tted - &xhat)?;
+                let sse = tensor::frob2(&r)?;
+                let ssev = scalar(&sse)?;
+                let v = 1.0 - ssev / ttv;
+                let dx = r.affine(2.0 / ttv, 0.0)?;
+                let dt =
+                    (r.affine(-2.0 / ttv, 0.0)? + tted.affine(2.0 * ssev / (ttv * ttv), 0.0)?)?;
+                (v, dx, dt)
+            }
+            FoldScore::PearsonR => {
+                let cw = scalar(&tensor::dot(&tted, &xhat)?)?;
+                let q = scalar(&tensor::frob2(&xhat)?)?;
+                let den = (ttv * q).sqrt();
+                let v = cw / den;
+                let dx = (tted.affine(1.0 / den, 0.0)? - xhat.affine(v / q, 0.0)?)?;
+                let dt = (xhat.affine(1.0 / den, 0.0)? - tted.affine(v / ttv, 0.0)?)?;
+                (v, dx, dt)
+            }
+        };
+        let h = pted.t()?.matmul(&dxhat)?;
+        let (cbar, gbar) = solve.adjoint(tensor::to_mat_t::<T>(&h)?.as_ref());
+        let dpte = dxhat.matmul(&w.t()?)?;
+        let fold = tensor::attach(
+            tensor::constant(value, dtype, &device)?,
+            vec![
+                (&pte, dpte),
+                (&tte, dtte),
+                (&c_tr, tensor::from_mat_t(cbar.as_ref(), dtype, &device)?),
+                (&g_tr, tensor::from_mat_t(gbar.as_ref(), dtype, &device)?),
+            ],
+        )?;
+        inner = Some(match inner {
+            None => fold,
+            Some(acc) => (acc + fold)?,
+        });
+    }
+    let inner = inner
+        .expect("at least one fold")
+        .affine(1.0 / nfolds, 0.0)?;
+    let value = inner.detach();
+    let track_p = pc.track_op();
+    let track_t = tc.track_op();
+    if !track_p && !track_t {
+        return Ok(value);
+    }
+    let grads = inner.backward()?;
+    let g = |v: &Var| -> Result<Tensor> {
+        match grads.get(v.as_tensor()) {
+            Some(g) => Ok(g.clone()),
+            None => v.as_tensor().zeros_like(),
+        }
+    };
+    let mut gp_rows = Vec::with_capacity(blocks.len());
+    let mut gt_rows = Vec::with_capacity(blocks.len());
+    for b in &blocks {
+        let (sbar, cbar) = (g(&b.s)?, g(&b.c)?);
+        let (spbar, stbar) = (g(&b.sp)?, g(&b.st)?);
+        if track_p {
+            let sym = (&sbar + sbar.t()?)?;
+            let gp = ((b.p.matmul(&sym)? + b.t.matmul(&cbar.t()?)?)?.broadcast_add(&spbar)?
+                + g(&b.vp)?)?;
+            gp_rows.push(gp);
+        }
+        if track_t {
+            let gt = (b.p.matmul(&cbar)?.broadcast_add(&stbar)? + g(&b.vt)?)?;
+            gt_rows.push(gt);
+        }
+    }
+    let mut terms = Vec::new();
+    if track_p {
+        terms.push((&pc, Tensor::cat(&gp_rows, 0)?));
+    }
+    if track_t {
+        terms.push((&tc, Tensor::cat(&gt_rows, 0)?));
+    }
+    tensor::attach(value, terms)
 }

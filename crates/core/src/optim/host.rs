@@ -282,3 +282,77 @@ pub(crate) fn ridge_fold(
         tt: d_tt,
     })
 }
+
+fn msg(e: impl std::fmt::Debug) -> candle_core::Error {
+    candle_core::Error::Msg(format!("{e:?}"))
+}
+
+/// `‖M‖_*` and `U_r V_rᵀ` for the device matrix `m`, decomposed on the host in `m`'s precision.
+pub(crate) fn nuclear_tensor(
+    m: &candle_core::Tensor,
+) -> candle_core::Result<(f64, candle_core::Tensor)> {
+    use candle_core::DType;
+    match m.dtype() {
+        DType::F64 => {
+            let h = super::tensor::to_mat(m)?;
+            let (v, g) = nuclear(h.as_ref()).map_err(msg)?;
+            Ok((
+                v,
+                super::tensor::from_mat(g.as_ref(), m.dtype(), m.device())?,
+            ))
+        }
+        _ => {
+            let h = super::tensor::to_mat_t::<f32>(m)?;
+            let svd = h.thin_svd().map_err(msg)?;
+            let s: Vec<f64> = svd.S().column_vector().iter().map(|&v| v as f64).collect();
+            let value = s.iter().sum();
+            let smax = s.iter().cloned().fold(0.0, f64::max);
+            let tol = smax * h.nrows().max(h.ncols()) as f64 * f32::EPSILON as f64;
+            let r = s.iter().filter(|&&v| v > tol).count();
+            let g = svd.U().subcols(0, r) * svd.V().subcols(0, r).transpose();
+            Ok((
+                value,
+                super::tensor::from_mat_t(g.as_ref(), m.dtype(), m.device())?,
+            ))
+        }
+    }
+}
+
+/// Ridge fold on the host in `T`: the Cholesky factor of `g_tr + λI` and `W = (g_tr + λI)^{−1} c_tr`.
+pub(crate) struct RidgeSolve<T: super::tensor::HostFloat> {
+    llt: faer::linalg::solvers::Llt<T>,
+    pub w: Mat<T>,
+}
+
+pub(crate) fn ridge_solve<T: super::tensor::HostFloat>(
+    g_tr: Mat<T>,
+    c_tr: MatRef<'_, T>,
+    lambda: f64,
+) -> Result<RidgeSolve<T>, String> {
+    use faer::linalg::solvers::Solve;
+    let mut a = g_tr;
+    let l = T::from_host_f64(lambda);
+    for i in 0..a.nrows() {
+        a[(i, i)] = a[(i, i)] + l;
+    }
+    let llt = a
+        .llt(faer::Side::Lower)
+        .map_err(|_| "the ridge system is not positive definite".to_string())?;
+    let w = llt.solve(c_tr);
+    Ok(RidgeSolve { llt, w })
+}
+
+impl<T: super::tensor::HostFloat> RidgeSolve<T> {
+    /// Given `H = ∂v/∂W`: `(∂v/∂c_tr, ∂v/∂g_tr) = (A^{−1}H, −A^{−1}H Wᵀ)`.
+    pub fn adjoint(&self, h: MatRef<'_, T>) -> (Mat<T>, Mat<T>) {
+        use faer::linalg::solvers::Solve;
+        let m = self.llt.solve(h);
+        let mut g = &m * self.w.transpose();
+        for j in 0..g.ncols() {
+            for i in 0..g.nrows() {
+                g[(i, j)] = -g[(i, j)];
+            }
+        }
+        (m, g)
+    }
+}

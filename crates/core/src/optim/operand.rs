@@ -72,19 +72,41 @@ impl Factor {
         self.constant || self.prefers_gram()
     }
 
-    /// `A Aᵀ`.
+    /// `A Aᵀ` (a value: no gradient flows through it).
     pub fn gram(&self) -> Result<Tensor> {
-        cached(&self.gram, || self.m.matmul(&self.m.t()?))
+        cached(&self.gram, || {
+            let m = self.m.detach();
+            m.matmul(&m.t()?)
+        })
     }
 
-    /// `‖AᵀA‖_F² = ‖AAᵀ‖_F²`, from whichever is smaller.
+    /// Whether gradients flow into this factor.
+    pub fn tracks(&self) -> bool {
+        self.m.track_op()
+    }
+
+    /// `‖AᵀA‖_F² = ‖AAᵀ‖_F²`, from whichever is smaller; gradient `4 A (AᵀA) = 4 (AAᵀ) A`.
     pub fn self_norm2(&self) -> Result<Tensor> {
         cached(&self.self_norm2, || {
-            if self.cols() > self.n {
-                tensor::frob2(&self.gram()?)
+            let m = self.m.detach();
+            let (value, grad) = if self.cols() > self.n {
+                let k = self.gram()?;
+                let g = if self.tracks() {
+                    Some(k.matmul(&m)?.affine(4.0, 0.0)?)
+                } else {
+                    None
+                };
+                (tensor::frob2(&k)?, g)
             } else {
-                tensor::frob2(&self.m.t()?.matmul(&self.m)?)
-            }
+                let g = m.t()?.matmul(&m)?;
+                let grad = if self.tracks() {
+                    Some(m.matmul(&g)?.affine(4.0, 0.0)?)
+                } else {
+                    None
+                };
+                (tensor::frob2(&g)?, grad)
+            };
+            tensor::attach(value, grad.map(|g| (&self.m, g)).into_iter().collect())
         })
     }
 
@@ -104,21 +126,52 @@ impl Factor {
     }
 }
 
-/// `AᵀB` (`k_a × k_b`).
+/// `AᵀB` (`k_a × k_b`), a value (no gradient).
 pub(crate) fn cross(a: &Factor, b: &Factor) -> Result<Tensor> {
-    a.mat().t()?.matmul(b.mat())
+    a.mat().detach().t()?.matmul(&b.mat().detach())
 }
 
-/// `⟨AAᵀ, BBᵀ⟩ = ‖AᵀB‖²`, through the Grams when both are cheap and one is needed anyway.
-pub(crate) fn cross_norm2(a: &Factor, b: &Factor, ab: Option<&Tensor>) -> Result<Tensor> {
-    if let Some(ab) = ab {
-        return tensor::frob2(ab);
-    }
-    if a.gram_is_cheap() && b.gram_is_cheap() && (a.prefers_gram() || b.prefers_gram()) {
-        tensor::dot(&a.gram()?, &b.gram()?)
+/// `⟨AAᵀ, BBᵀ⟩ = ‖AᵀB‖²`, through the Grams when both are cheap and one is needed anyway;
+/// gradients `2 A M`… computed directly (one product per tracked side).
+pub(crate) fn cross_norm2(a: &Factor, b: &Factor) -> Result<Tensor> {
+    let (am, bm) = (a.mat().detach(), b.mat().detach());
+    let mut terms = Vec::new();
+    let value = if a.gram_is_cheap() && b.gram_is_cheap() && (a.prefers_gram() || b.prefers_gram())
+    {
+        let (ka, kb) = (a.gram()?, b.gram()?);
+        if a.tracks() {
+            terms.push((a.mat(), kb.matmul(&am)?.affine(2.0, 0.0)?));
+        }
+        if b.tracks() {
+            terms.push((b.mat(), ka.matmul(&bm)?.affine(2.0, 0.0)?));
+        }
+        tensor::dot(&ka, &kb)?
     } else {
-        tensor::frob2(&cross(a, b)?)
+        let m = cross(a, b)?;
+        if a.tracks() {
+            terms.push((a.mat(), bm.matmul(&m.t()?)?.affine(2.0, 0.0)?));
+        }
+        if b.tracks() {
+            terms.push((b.mat(), am.matmul(&m)?.affine(2.0, 0.0)?));
+        }
+        tensor::frob2(&m)?
+    };
+    tensor::attach(value, terms)
+}
+
+/// `‖AᵀB‖_*` (SVD of the small cross-product on the host), gradients `A G`, `B Gᵀ` with
+/// `G = U_r V_rᵀ`.
+pub(crate) fn nuclear(a: &Factor, b: &Factor) -> Result<Tensor> {
+    let m = cross(a, b)?;
+    let (v, g) = super::host::nuclear_tensor(&m)?;
+    let mut terms = Vec::new();
+    if a.tracks() {
+        terms.push((a.mat(), b.mat().detach().matmul(&g.t()?)?));
     }
+    if b.tracks() {
+        terms.push((b.mat(), a.mat().detach().matmul(&g)?));
+    }
+    tensor::attach(tensor::constant(v, m.dtype(), m.device())?, terms)
 }
 
 /// A data matrix as a measure operand: the raw matrix, its column-centred factor and, on demand,

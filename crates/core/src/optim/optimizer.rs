@@ -81,12 +81,56 @@ impl Default for SgdConfig {
 
 /// Which optimizer, with its settings: `{"kind": "adam", "lr": 0.1}`, `{"kind": "sgd", ...}`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum OptimizerConfig {
     Adam(AdamConfig),
     Sgd(SgdConfig),
 }
+
+// The derived schema of an internally tagged enum of newtype variants is a `oneOf` of `allOf`s,
+// which openapi-python-client cannot turn into a union (it drops every schema that uses it). This
+// one says the same with each variant as one object: its settings plus the `kind` tag.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for OptimizerConfig {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::RefOr;
+        use utoipa::openapi::schema::{Object, ObjectBuilder, OneOfBuilder, Schema, Type};
+        fn tagged(title: &str, kind: &str, settings: RefOr<Schema>) -> Schema {
+            let mut obj = match settings {
+                RefOr::T(Schema::Object(o)) => o,
+                _ => Object::new(),
+            };
+            obj.title = Some(title.to_string());
+            obj.properties.insert(
+                "kind".to_string(),
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some([kind]))
+                    .into(),
+            );
+            obj.required.insert(0, "kind".to_string());
+            Schema::Object(obj)
+        }
+        OneOfBuilder::new()
+            .item(tagged(
+                "AdamOptimizer",
+                "adam",
+                <AdamConfig as utoipa::PartialSchema>::schema(),
+            ))
+            .item(tagged(
+                "SgdOptimizer",
+                "sgd",
+                <SgdConfig as utoipa::PartialSchema>::schema(),
+            ))
+            .description(Some(
+                "Which optimizer, with its settings: `{\"kind\": \"adam\", \"lr\": 0.1}`, `{\"kind\": \"sgd\", ...}`.",
+            ))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for OptimizerConfig {}
 
 impl Default for OptimizerConfig {
     fn default() -> Self {

@@ -87,3 +87,68 @@ pub(crate) fn surrogate(v: f64, terms: Vec<Grad>, dtype: DType, device: &Device)
     }
     Ok(out)
 }
+
+/// The scalar `value + Σ_i ⟨G_i, T_i − stop_grad(T_i)⟩` with device-side gradients `G_i`: the
+/// value is `value`'s, the gradient with respect to each `T_i` is `G_i`. Used where candle's
+/// autograd would waste work (its matmul backward always computes both operands' gradients, even
+/// for a constant operand).
+pub(crate) fn attach(value: Tensor, terms: Vec<(&Tensor, Tensor)>) -> Result<Tensor> {
+    let mut out = value.detach();
+    for (t, g) in terms {
+        if !t.track_op() {
+            continue;
+        }
+        let delta = (t - t.detach())?;
+        out = (out + dot(&delta, &g.detach())?)?;
+    }
+    Ok(out)
+}
+
+/// Host floating types for the decompositions: f32 runs decompose in f32, f64 runs in f64.
+pub(crate) trait HostFloat:
+    candle_core::WithDType + faer::traits::RealField + Copy + Send + Sync + 'static
+{
+    const HOST_DTYPE: DType;
+    fn from_host_f64(v: f64) -> Self;
+}
+
+impl HostFloat for f32 {
+    const HOST_DTYPE: DType = DType::F32;
+    fn from_host_f64(v: f64) -> Self {
+        v as f32
+    }
+}
+
+impl HostFloat for f64 {
+    const HOST_DTYPE: DType = DType::F64;
+    fn from_host_f64(v: f64) -> Self {
+        v
+    }
+}
+
+/// A 2-D tensor as a host matrix of type `T` (detached).
+pub(crate) fn to_mat_t<T: HostFloat>(t: &Tensor) -> Result<Mat<T>> {
+    let (r, c) = t.dims2()?;
+    let v = t
+        .detach()
+        .to_dtype(T::HOST_DTYPE)?
+        .flatten_all()?
+        .to_vec1::<T>()?;
+    Ok(Mat::from_fn(r, c, |i, j| v[i * c + j]))
+}
+
+/// A host matrix of type `T` as a tensor of `dtype`.
+pub(crate) fn from_mat_t<T: HostFloat>(
+    m: MatRef<'_, T>,
+    dtype: DType,
+    device: &Device,
+) -> Result<Tensor> {
+    let (r, c) = m.shape();
+    let mut v = Vec::with_capacity(r * c);
+    for i in 0..r {
+        for j in 0..c {
+            v.push(m[(i, j)]);
+        }
+    }
+    Tensor::from_vec(v, (r, c), device)?.to_dtype(dtype)
+}
