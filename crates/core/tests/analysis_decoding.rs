@@ -207,3 +207,79 @@ fn seeded_decoding_is_reproducible_and_normalises_to_one_on_the_target() {
     assert_eq!(p.normalized, vec![1.0]);
     assert_eq!(p.accuracy[0], a.accuracy);
 }
+
+/// Our seeded split deals the same number of each class to each fold as scikit-learn's
+/// `StratifiedKFold._make_test_folds` (only the shuffle within a class differs).
+#[test]
+fn stratified_allocation_matches_sklearn() {
+    use rand::SeedableRng;
+    use simscore_core::analysis::logistic::stratified_kfold;
+    for case in cases() {
+        let ours = stratified_kfold(
+            &case.labels,
+            5,
+            &mut rand_chacha::ChaCha8Rng::seed_from_u64(3),
+        )
+        .unwrap();
+        let count = |folds: &[usize], f: usize, c: f64| {
+            (0..folds.len())
+                .filter(|&i| folds[i] == f && case.labels[i] == c)
+                .count()
+        };
+        let mut classes = case.labels.clone();
+        classes.sort_by(f64::total_cmp);
+        classes.dedup();
+        for f in 0..5 {
+            for &c in &classes {
+                assert_eq!(
+                    count(&ours, f, c),
+                    count(&case.folds, f, c),
+                    "{}: fold {f} class {c}",
+                    case.name
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn trajectory_reports_progress_and_stops_when_cancelled() {
+    use simscore_core::analysis::AnalysisError;
+    use simscore_core::analysis::decoding::decoding_trajectory;
+    use simscore_core::progress::Progress;
+    use std::sync::Mutex;
+
+    struct Recorder(Mutex<Vec<f64>>, bool);
+    impl Progress for Recorder {
+        fn report(&self, fraction: f64, _: &str) {
+            self.0.lock().unwrap().push(fraction);
+        }
+        fn cancelled(&self) -> bool {
+            self.1
+        }
+    }
+    let case = cases()
+        .into_iter()
+        .find(|c| c.name == "binary_overlap")
+        .unwrap();
+    let ys = vec![case.data.clone(), case.data.clone()];
+    let sets = vec![LabelSet {
+        name: "class".into(),
+        labels: case.labels.clone(),
+    }];
+    let rec = Recorder(Mutex::new(vec![]), false);
+    let tr = decoding_trajectory(
+        &case.data,
+        &ys,
+        sets.clone(),
+        &DecodingOptions::default(),
+        &rec,
+    )
+    .unwrap();
+    assert_eq!(tr.normalized_accuracy, vec![1.0, 1.0]);
+    assert_eq!(tr.labels, vec!["class".to_string()]);
+    assert_eq!(*rec.0.lock().unwrap(), vec![0.5, 1.0]);
+    let cancel = Recorder(Mutex::new(vec![]), true);
+    let e = decoding_trajectory(&case.data, &ys, sets, &DecodingOptions::default(), &cancel);
+    assert!(matches!(e, Err(AnalysisError::Cancelled(_))));
+}
