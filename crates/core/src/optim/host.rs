@@ -333,7 +333,7 @@ pub(crate) fn ridge_solve<T: super::tensor::HostFloat>(
     let mut a = g_tr;
     let l = T::from_host_f64(lambda);
     for i in 0..a.nrows() {
-        a[(i, i)] = a[(i, i)] + l;
+        a[(i, i)] += l;
     }
     let llt = a
         .llt(faer::Side::Lower)
