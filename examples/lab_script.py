@@ -13,8 +13,10 @@ It uses only the client generated from the service's OpenAPI document (no hand-w
 What it does: uploads three representation matrices as .npy (a "model layer", a "brain area" that
 shares a low-dimensional signal with it, and an unrelated "control area"), submits a `score` job
 (every measure on layer × {area, control}, with a row-permutation test), follows its progress as
-server-sent events, then downloads the result table and every artifact (plots included) into
-SIMSCORE_OUT (default ./simscore-results) and checks that the numbers make sense.
+server-sent events, then downloads the result table and every artifact into SIMSCORE_OUT (default
+./simscore-results) and checks that the numbers make sense. Where the server runs `optimize` jobs,
+it then optimises a synthetic dataset to reach a high CKA with the brain area (Cloos et al. 2024),
+with the PC-capture analysis, and downloads the optimised array and the plots.
 """
 
 from __future__ import annotations
@@ -30,13 +32,26 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-
 from simscore_client import AuthenticatedClient, Client
 from simscore_client.api.datasets import get_dataset, upload_dataset
 from simscore_client.api.jobs import get_job, job_artifact, job_events, submit_job
 from simscore_client.api.measures import list_measures
 from simscore_client.api.system import version
-from simscore_client.models import ArrayRef, Dataset, JobStatus, JobView, Problem, ScoreSpec, SubmitJob
+from simscore_client.models import (
+    AdamOptimizer,
+    AdamOptimizerKind,
+    Analyses,
+    ArrayRef,
+    Dataset,
+    JobStatus,
+    JobView,
+    OptimizeJobSpec,
+    OptimizeSpec,
+    Problem,
+    ScoreSpec,
+    SubmitJob,
+    Target,
+)
 from simscore_client.types import File
 
 MEASURES = ["cka", "procrustes-angular-score", "rsa-rdm=correlation-compare=spearman"]
@@ -61,9 +76,10 @@ def expect(parsed, kind):
     return parsed
 
 
-def representations(seed: int = 0) -> dict[str, np.ndarray]:
+def representations(seed: int = 2) -> dict[str, np.ndarray]:
     """120 stimuli: a model layer (60 units) and an area (40 units) driven by one 5-dimensional
-    signal, plus a control area (40 units) of noise."""
+    signal, plus a control area (40 units) of noise. (Seed 0 would put the control in the 2% tail
+    of its null distribution: a true but distracting first example.)"""
     rng = np.random.default_rng(seed)
     signal = rng.standard_normal((120, 5))
     layer = signal @ rng.standard_normal((5, 60)) + 0.5 * rng.standard_normal((120, 60))
@@ -102,7 +118,7 @@ def follow(client, job_id: str) -> list[tuple[str, dict]]:
                 continue
             if line:
                 field, _, value = line.partition(":")
-                value = value[1:] if value.startswith(" ") else value
+                value = value.removeprefix(" ")
                 if field == "event":
                     kind = value
                 elif field == "data":
@@ -163,22 +179,7 @@ def main() -> None:
             permutations=PERMUTATIONS,
             seed=2024,
         )
-        resp = submit_job.sync_detailed(
-            client=client,
-            body=SubmitJob(kind="score", spec=spec.to_dict()),
-            idempotency_key=f"lab-script-{time.time_ns()}",
-        )
-        job = expect(resp.parsed, JobView)
-        assert resp.status_code == 202, resp.status_code
-        print(f"  job {job.id} ({job.status.value})")
-
-        events = follow(client, job.id)
-        statuses = [e["status"] for k, e in events if k == "status"]
-        assert statuses[0] == "queued" and statuses[-1] == "succeeded", statuses
-        assert any(k == "progress" for k, _ in events), "no progress events arrived"
-
-        job = expect(get_job.sync(id=job.id, client=client), JobView)
-        assert job.status == JobStatus.SUCCEEDED, job.error
+        job = run_job(client, SubmitJob(kind="score", spec=spec))
         repro = job.reproducibility.to_dict() if hasattr(job.reproducibility, "to_dict") else job.reproducibility
         print(f"  reproducibility: {json.dumps(repro)}")
         assert repro["seed"] == 2024, repro
@@ -197,8 +198,56 @@ def main() -> None:
         assert all(r["value"] and not r["error"] for r in rows), rows
 
         if "optimize" in info.job_kinds:
-            print("(this server also runs `optimize` jobs: see examples/ for an optimization walk-through)")
+            optimize(client, ds["area-IT.npy"], mats["area-IT.npy"].shape, out)
     print(f"done: results in {out}/")
+
+
+def run_job(client, request: SubmitJob) -> JobView:
+    """Submits a job, follows it to the end and returns it (succeeded)."""
+    resp = submit_job.sync_detailed(client=client, body=request, idempotency_key=f"lab-script-{time.time_ns()}")
+    job = expect(resp.parsed, JobView)
+    assert resp.status_code == 202, resp.status_code
+    print(f"  {request.kind} job {job.id} ({job.status.value})")
+    events = follow(client, job.id)
+    statuses = [e["status"] for k, e in events if k == "status"]
+    assert statuses[0] == "queued" and statuses[-1] in ("succeeded", "failed", "cancelled"), statuses
+    assert any(k == "progress" for k, _ in events), "no progress events arrived"
+    job = expect(get_job.sync(id=job.id, client=client), JobView)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    return job
+
+
+def optimize(client, target: Dataset, shape: tuple[int, int], out: Path) -> None:
+    """Gradient ascent on a random dataset until its CKA with the target reaches 0.95."""
+    print("submitting an optimize job (synthetic data to match area-IT under CKA)")
+    spec = OptimizeJobSpec(
+        target=Target(dataset=target.id),
+        settings=OptimizeSpec(
+            measures=["cka"],
+            max_iter=1000,
+            stop_score=0.95,
+            record_every=10,
+            snapshot_every=50,
+            optimizer=AdamOptimizer(kind=AdamOptimizerKind.ADAM, lr=0.05),
+        ),
+        analyses=Analyses(pc_capture=True),
+        seed=11,
+    )
+    job = run_job(client, SubmitJob(kind="optimize", spec=spec))
+    result = job.result.to_dict() if hasattr(job.result, "to_dict") else job.result
+    (out / "optimize-result.json").write_text(json.dumps(result, indent=2))
+    run = result["optimization"]
+    scores = run["scores"]
+    print(f"  CKA {scores[0]:.3f} -> {run['final_score']:.3f} in {run['steps']} steps ({run['stop_reason']})")
+    assert run["final_score"] >= 0.95 and run["final_score"] > scores[0] + 0.2, run["final_score"]
+    assert len(result["pc_capture"]["score_to_capture"]) > 0
+
+    print("artifacts")
+    files = download_artifacts(client, job, out)
+    y = np.load(io.BytesIO(files["Y_final.npy"]))
+    assert y.shape == shape and np.isfinite(y).all(), y.shape
+    plots = [a.name for a in job.artifacts if a.content_type == "image/png"]
+    assert len(plots) >= 2, f"expected the score and PC-capture plots, got {plots}"
 
 
 def check_scores(result: dict) -> None:
@@ -214,7 +263,7 @@ def check_scores(result: dict) -> None:
         assert np.isfinite(r["value"]) and np.isfinite(c["value"])
         assert r["value"] > c["value"], f"{r['measure']}: related {r['value']} <= control {c['value']}"
         assert pr < 0.05, f"{r['measure']}: the shared signal was not significant (p = {pr})"
-        assert pc > 0.01, f"{r['measure']}: noise came out significant (p = {pc})"
+        assert pc > 0.05, f"{r['measure']}: noise came out significant (p = {pc})"
         assert r["permutation"]["n_permutations"] == PERMUTATIONS
     cka = next(r for r in related if r["measure"] == "cka")["value"]
     assert 0.0 <= cka <= 1.0, cka

@@ -48,11 +48,21 @@ pub fn streaming_routes() -> OpenApiRouter<AppState> {
 pub struct SubmitJob {
     /// Job kind (e.g. `score`).
     pub kind: String,
-    /// The kind's input; see the kind's schema (e.g. `ScoreSpec`).
+    /// The kind's input: a `ScoreSpec` for `score`, an `OptimizeJobSpec` for `optimize`.
+    #[schema(value_type = JobSpec)]
     pub spec: serde_json::Value,
     /// Higher runs first (default 0).
     #[serde(default)]
     pub priority: i64,
+}
+
+/// The input of a job: the spec schema of its kind.
+#[derive(ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum JobSpec {
+    Score(crate::jobs::kinds::score::ScoreSpec),
+    Optimize(crate::jobs::kinds::optimize::OptimizeJobSpec),
 }
 
 /// A job: what was asked, where it stands, what came out.

@@ -83,6 +83,7 @@ pub struct OptimizeJobSpec {
     pub labels: Vec<String>,
     /// The starting Y when `settings.init` is `given` (same shape as the target).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub init_from: Option<ArrayRef>,
     /// Measures, optimizer, stop rule, init, dtype, snapshots (the seed is the job's `seed`; the
     /// device is the worker's).
