@@ -127,6 +127,10 @@ pub trait JobKind: Send + Sync + 'static {
     fn validate(spec: &Self::Spec, inputs: &Inputs) -> Result<(), String>;
     /// The seed this run uses (recorded for reproducibility).
     fn seed(spec: &Self::Spec) -> u64;
+    /// The floating-point precision the run computes in (recorded for reproducibility).
+    fn dtype(_spec: &Self::Spec) -> &'static str {
+        "float64"
+    }
     /// Runs the job. Called on a blocking thread; report progress through `ctx` regularly.
     fn run(spec: Self::Spec, ctx: &JobContext) -> Result<serde_json::Value, JobError>;
 }
@@ -139,6 +143,7 @@ pub trait ErasedKind: Send + Sync {
     fn parse(&self, spec: &serde_json::Value) -> Result<(serde_json::Value, Vec<String>), String>;
     fn validate(&self, spec: &serde_json::Value, inputs: &Inputs) -> Result<(), String>;
     fn seed(&self, spec: &serde_json::Value) -> u64;
+    fn dtype(&self, spec: &serde_json::Value) -> &'static str;
     fn run(&self, spec: serde_json::Value, ctx: &JobContext)
     -> Result<serde_json::Value, JobError>;
 }
@@ -166,6 +171,11 @@ impl<K: JobKind> ErasedKind for Erased<K> {
     }
     fn seed(&self, spec: &serde_json::Value) -> u64 {
         Self::decode(spec).map(|s| K::seed(&s)).unwrap_or_default()
+    }
+    fn dtype(&self, spec: &serde_json::Value) -> &'static str {
+        Self::decode(spec)
+            .map(|s| K::dtype(&s))
+            .unwrap_or("float64")
     }
     fn run(
         &self,

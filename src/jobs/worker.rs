@@ -140,7 +140,7 @@ impl WorkerPool {
             "simscore_version": crate::version::VERSION,
             "git_sha": crate::version::GIT_SHA,
             "device": self.config.device,
-            "dtype": "float64",
+            "dtype": kind.dtype(&job.spec),
             "worker": lease.worker_id,
             "attempt": lease.attempt,
             "inputs": inputs.iter().map(|(id, sha)| serde_json::json!({"dataset": id, "sha256": sha})).collect::<Vec<_>>(),

@@ -24,6 +24,10 @@ async fn optimize_job(backend: Backend) {
     let o = &job["result"]["optimization"];
     assert_eq!(o["stop_reason"], "stop_score", "{o}");
     assert!(o["final_score"].as_f64().unwrap_or(0.0) > 0.99);
+    // The default run is float32, and the reproducibility record says so.
+    assert_eq!(o["dtype"], "f32", "{o}");
+    assert_eq!(job["reproducibility"]["dtype"], "float32", "{job}");
+    assert_eq!(job["reproducibility"]["seed"], 11, "{job}");
     let pcs = &job["result"]["pc_capture"];
     assert!(
         pcs["explained_variance_ratio"]

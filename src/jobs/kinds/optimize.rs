@@ -14,7 +14,7 @@ use simscore_core::analysis::AnalysisError;
 use simscore_core::analysis::decoding::{DecodingOptions, LabelSet, decoding_trajectory};
 use simscore_core::analysis::pc_capture::{PcCaptureOptions, pc_capture};
 use simscore_core::array::Array;
-use simscore_core::optim::{self, DiffMeasure, Init, OptimError, OptimizeSpec};
+use simscore_core::optim::{self, DiffMeasure, FloatType, Init, OptimError, OptimizeSpec};
 use simscore_core::plots::{self, Axis, Series, Size, XyPlot};
 use simscore_core::progress::{Progress, Slice};
 
@@ -207,6 +207,13 @@ impl JobKind for Optimize {
 
     fn seed(spec: &OptimizeJobSpec) -> u64 {
         spec.seed
+    }
+
+    fn dtype(spec: &OptimizeJobSpec) -> &'static str {
+        match spec.settings.dtype {
+            FloatType::F32 => "float32",
+            FloatType::F64 => "float64",
+        }
     }
 
     fn run(spec: OptimizeJobSpec, ctx: &JobContext) -> Result<serde_json::Value, JobError> {
