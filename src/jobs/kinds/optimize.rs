@@ -329,6 +329,8 @@ pub fn run(
         height: 500,
     };
     let plot_error = |e: plots::PlotError| fatal(format!("plotting failed: {e}"));
+    // Legends use the names as the user wrote them ("cka"), not the long canonical ids.
+    let legend = settings.measures.join(" + ");
     if analyses.plots {
         let objective = match summary.direction {
             optim::Direction::Maximize => "score",
@@ -336,7 +338,7 @@ pub fn run(
             optim::Direction::Targets => "Σ|score − target|",
         };
         let mut series = vec![Series::new(
-            summary.measures.join(" + "),
+            legend.clone(),
             (0..summary.scores.len()).map(|i| i as f64).collect(),
             summary.scores.clone(),
         )];
@@ -381,7 +383,7 @@ pub fn run(
                     title: "Score at which each target PC is captured".into(),
                     x: Axis::new("PC explained variance", "fraction"),
                     y: Axis::new("score to capture", ""),
-                    series: vec![Series::new(summary.measures.join(" + "), x, y)],
+                    series: vec![Series::new(legend.clone(), x, y)],
                 },
                 size,
             )
@@ -404,7 +406,7 @@ pub fn run(
                     x: Axis::new("score", ""),
                     y: Axis::new("normalised decoding accuracy", "accuracy on Y / on X"),
                     series: vec![Series::new(
-                        summary.measures.join(" + "),
+                        legend.clone(),
                         snapshot_scores.clone(),
                         dec.normalized_accuracy.clone(),
                     )],
