@@ -99,3 +99,87 @@ fn matches_diffscore_reference() {
     }
     assert!(checked > 40, "only {checked} components checked");
 }
+
+/// A 100 × 30 target whose column scales fall off exponentially (PC variances from 1 down to
+/// e^-10), seeded.
+fn spread_spectrum_target() -> Array {
+    use rand::{RngExt, SeedableRng};
+    let (n, p) = (100, 30);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let mut data = vec![0.0; n * p];
+    for i in 0..n {
+        for j in 0..p {
+            let z: f64 = rng.sample(rand_distr::StandardNormal);
+            data[i * p + j] = z * (-(j as f64) / 6.0).exp();
+        }
+    }
+    Array::new(vec![n, p], Dtype::Float64, data)
+}
+
+/// Optimises a random Y for `measure` up to 0.99 (every iterate kept) and returns the score at
+/// which each target PC is half-captured, with PCs never captured counted at 1 (beyond the run),
+/// and the PCs' explained-variance ratios.
+fn capture_scores(x: &Array, measure: &str) -> (Vec<f64>, Vec<f64>) {
+    use simscore_core::optim::{FloatType, OptimizeSpec, optimize};
+    let mut spec = OptimizeSpec::new(measure);
+    spec.stop_score = Some(0.99);
+    spec.max_iter = 3000;
+    spec.seed = 5;
+    spec.dtype = FloatType::F64;
+    spec.snapshot_every = Some(1);
+    let run = optimize(x, &spec, None, &NoProgress).unwrap();
+    assert!(
+        run.summary.final_score > 0.99,
+        "{measure} did not reach 0.99"
+    );
+    let ys: Vec<Array> = run.snapshots.iter().map(|s| s.y.clone()).collect();
+    let scores: Vec<f64> = run
+        .snapshots
+        .iter()
+        .map(|s| run.summary.scores[s.iteration])
+        .collect();
+    let pcs = pc_capture(x, &ys, &scores, &PcCaptureOptions::default(), &NoProgress).unwrap();
+    let capture = pcs
+        .score_to_capture
+        .iter()
+        .map(|s| s.unwrap_or(1.0))
+        .collect();
+    (capture, pcs.explained_variance_ratio)
+}
+
+/// Spec §1c: CKA weighs PCs by their squared variance, angular Procrustes by the square root of
+/// theirs, so CKA reaches high scores before it captures the low-variance PCs, while angular
+/// Procrustes has to capture them on the way. High-variance PCs are captured early by both.
+#[test]
+fn cka_captures_low_variance_pcs_later_than_angular_procrustes() {
+    let x = spread_spectrum_target();
+    let (cka, ratio) = capture_scores(&x, "cka");
+    let (procrustes, _) = capture_scores(&x, "procrustes-angular-score");
+    let p = ratio.len();
+    assert!(
+        ratio.windows(2).all(|w| w[0] >= w[1]),
+        "PCs sorted by variance"
+    );
+    eprintln!("cka {cka:.3?}\nprocrustes {procrustes:.3?}");
+    let captured = |v: &[f64]| v.iter().filter(|&&s| s < 1.0).count();
+    // By 0.99, CKA has captured only the high-variance PCs; angular Procrustes nearly all.
+    assert!(captured(&cka) < p / 2, "{cka:?}");
+    assert!(captured(&procrustes) >= p - 2, "{procrustes:?}");
+    // The PCs of ranks p/4..p/2 (variance ratios ~1e-2 to 1e-3): Procrustes captures them at
+    // moderate scores, CKA only at the very end if at all.
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let (mid_cka, mid_procrustes) = (mean(&cka[p / 4..p / 2]), mean(&procrustes[p / 4..p / 2]));
+    assert!(
+        mid_cka > 0.95 && mid_cka > mid_procrustes + 0.2,
+        "CKA {mid_cka} vs Procrustes {mid_procrustes}"
+    );
+    // Both capture the top PC early, and Procrustes captures PCs in order of variance.
+    assert!(
+        cka[0] < 0.5 && procrustes[0] < 0.5,
+        "{cka:?} {procrustes:?}"
+    );
+    assert!(
+        mean(&procrustes[..p / 4]) + 0.3 < mean(&procrustes[3 * p / 4..]),
+        "{procrustes:?}"
+    );
+}
