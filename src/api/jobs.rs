@@ -48,7 +48,8 @@ pub fn streaming_routes() -> OpenApiRouter<AppState> {
 pub struct SubmitJob {
     /// Job kind (e.g. `score`).
     pub kind: String,
-    /// The kind's input: a `ScoreSpec` for `score`, an `OptimizeJobSpec` for `optimize`.
+    /// The kind's input: a `ScoreSpec` for `score`, an `OptimizeJobSpec` for `optimize`, an
+    /// `AllowableRangeSpec` for `allowable-range`.
     #[schema(value_type = JobSpec)]
     pub spec: serde_json::Value,
     /// Higher runs first (default 0).
@@ -64,6 +65,7 @@ pub struct SubmitJob {
 enum JobSpec {
     Score(crate::jobs::kinds::score::ScoreSpec),
     Optimize(crate::jobs::kinds::optimize::OptimizeJobSpec),
+    AllowableRange(crate::jobs::kinds::allowable_range::AllowableRangeSpec),
 }
 
 /// A job: what was asked, where it stands, what came out.

@@ -85,7 +85,8 @@ pub struct AppState {
     components(schemas(
         error::Problem,
         crate::jobs::kinds::score::ScoreSpec,
-        crate::jobs::kinds::optimize::OptimizeJobSpec
+        crate::jobs::kinds::optimize::OptimizeJobSpec,
+        crate::jobs::kinds::allowable_range::AllowableRangeSpec
     )),
     modifiers(&BearerAuth)
 )]

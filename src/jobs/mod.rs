@@ -199,6 +199,7 @@ impl Registry {
         let mut r = Registry::default();
         r.register::<kinds::score::Score>();
         r.register::<kinds::optimize::Optimize>();
+        r.register::<kinds::allowable_range::AllowableRange>();
         r
     }
 

@@ -100,3 +100,76 @@ async fn optimize_job(backend: Backend) {
     }
 }
 on_both_backends!(optimize_job);
+
+/// The allowable-range sweep as a job: the reached region, slopes, plot; bad specs refused.
+async fn allowable_range_job(backend: Backend) {
+    let Some(app) = spawn_app(backend, Options::default()).await else {
+        return;
+    };
+    let spec = json!({
+        "settings": {
+            "measures": ["cka", "procrustes-angular-score"],
+            "points_per_side": 3,
+            "max_iter": 300,
+            "optimizer": {"kind": "adam", "lr": 0.03}
+        },
+        "seed": 5
+    });
+    let id = app.submit_ok("allowable-range", spec).await;
+    let job = app.wait_finished(&id, Duration::from_secs(300)).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let r = &job["result"];
+    assert_eq!(r["measures"][0], "cka-kernel=linear-hsic=gretton-score");
+    // (0, 0), six more boundary targets for 3 per side, and (0.99, 0.99).
+    let points = r["points"].as_array().expect("points");
+    assert_eq!(points.len(), 8, "{r}");
+    for p in points {
+        let reached = p["reached"].as_array().expect("reached");
+        assert!(
+            reached.iter().all(|v| v
+                .as_f64()
+                .is_some_and(|v| (-1e-6..=1.0 + 1e-6).contains(&v))),
+            "{p}"
+        );
+    }
+    let area = r["reachable_area"].as_f64().expect("area");
+    assert!(area > 0.05 && area < 1.0, "{area}");
+    let slopes = &r["slopes"];
+    assert!(slopes["slope1"].as_f64().is_some_and(f64::is_finite), "{r}");
+    assert!(slopes["slope2"].as_f64().is_some_and(f64::is_finite), "{r}");
+    assert_eq!(job["reproducibility"]["seed"], 5);
+    let resp = app
+        .request(
+            reqwest::Method::GET,
+            &format!("/v1/jobs/{id}/artifacts/allowable_range.png"),
+        )
+        .send()
+        .await
+        .expect("png");
+    assert_eq!(resp.headers()["content-type"], "image/png");
+    assert!(resp.bytes().await.expect("bytes").starts_with(b"\x89PNG"));
+
+    for (case, spec) in [
+        ("one measure", json!({"settings": {"measures": ["cka"]}})),
+        (
+            "not differentiable",
+            json!({"settings": {"measures": ["cka", "rsa-rdm=correlation-compare=spearman"]}}),
+        ),
+        (
+            "too many points",
+            json!({"settings": {"measures": ["cka", "nbs"], "points_per_side": 1000}}),
+        ),
+        (
+            "seed in settings",
+            json!({"settings": {"measures": ["cka", "nbs"], "seed": 3}}),
+        ),
+        (
+            "empty shape",
+            json!({"settings": {"measures": ["cka", "nbs"], "shape": [0, 10]}}),
+        ),
+    ] {
+        let (status, body) = app.submit("allowable-range", spec).await;
+        assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY, case);
+    }
+}
+on_both_backends!(allowable_range_job);
