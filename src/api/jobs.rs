@@ -202,7 +202,12 @@ pub(super) async fn enqueue(state: &AppState, new: NewJob) -> ApiResult<Response
     } else {
         StatusCode::OK
     };
-    let artifacts = state.store.artifacts(&job.id).await?;
+    // A job queued just now has no artifacts yet.
+    let artifacts = if created {
+        vec![]
+    } else {
+        state.store.artifacts(&job.id).await?
+    };
     Ok((
         status,
         [(header::LOCATION, location)],

@@ -65,6 +65,15 @@ impl Store {
         }
         let id = new_id();
         let now = now_ms();
+        if self.backend == Backend::Postgres {
+            return match self.enqueue_postgres(&id, now, &new).await? {
+                Some(job) => {
+                    self.wake.notify_waiters();
+                    Ok((job, true))
+                }
+                None => self.existing_for_key(&new).await.map(|j| (j, false)),
+            };
+        }
         let mut tx = self.pool.begin_with(self.backend.begin_write()).await?;
         let inserted = sqlx::query(
             "insert into jobs (id, owner, kind, spec, priority, status, max_attempts, idempotency_key,
@@ -85,14 +94,8 @@ impl Store {
         .rows_affected()
             == 1;
         if !inserted {
-            // A concurrent request with the same key won the race.
             tx.rollback().await?;
-            let key = new.idempotency_key.as_deref().unwrap_or_default();
-            let existing = self
-                .job_by_idempotency_key(&new.owner, key)
-                .await?
-                .ok_or(StoreError::NotFound)?;
-            return same_request(existing, &new).map(|j| (j, false));
+            return self.existing_for_key(&new).await.map(|j| (j, false));
         }
         for (dataset_id, sha) in &new.inputs {
             sqlx::query("insert into job_inputs (job_id, dataset_id, sha256) values ($1, $2, $3)")
@@ -110,17 +113,73 @@ impl Store {
             serde_json::json!({"status": "queued"}),
         )
         .await?;
-        if self.backend == Backend::Postgres {
-            sqlx::query("select pg_notify($1, $2)")
-                .bind(NOTIFY_CHANNEL)
-                .bind(&new.kind)
-                .execute(&mut *tx)
-                .await?;
-        }
         tx.commit().await?;
         self.wake.notify_waiters();
         let job = self.job(&id).await?;
         Ok((job, true))
+    }
+
+    /// Postgres: the job, its inputs, its first event and the wake-up notification in one
+    /// statement (one round trip, atomic without BEGIN/COMMIT), returning the row. `None` when a
+    /// job with the same idempotency key exists.
+    async fn enqueue_postgres(&self, id: &str, now: i64, new: &NewJob) -> StoreResult<Option<Job>> {
+        // Parameters $1..$10 are fixed; each input adds a (dataset, sha256) pair from $11 on.
+        let inputs: Vec<String> = (0..new.inputs.len())
+            .map(|k| format!("(${}, ${})", 11 + 2 * k, 12 + 2 * k))
+            .collect();
+        let insert_inputs = if inputs.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", i as (insert into job_inputs (job_id, dataset_id, sha256)
+                         select j.id, v.dataset_id, v.sha256 from j, (values {}) as v(dataset_id, sha256))",
+                inputs.join(", ")
+            )
+        };
+        let sql = format!(
+            concat!(
+                "with j as (insert into jobs (id, owner, kind, spec, priority, status, max_attempts,
+                                              idempotency_key, created_ms, updated_ms)
+                            values ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $8)
+                            on conflict (owner, idempotency_key) do nothing
+                            returning *)
+                 {}
+                 , e as (insert into job_events (job_id, ts_ms, kind, data)
+                         select j.id, $8, 'status', $9 from j)
+                 select ",
+                job_columns!(),
+                " from j, lateral (select pg_notify($10, j.kind)) as n"
+            ),
+            insert_inputs
+        );
+        // Only placeholders are spliced in: the values travel as bind parameters.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .bind(&new.owner)
+            .bind(&new.kind)
+            .bind(new.spec.to_string())
+            .bind(new.priority)
+            .bind(new.max_attempts)
+            .bind(new.idempotency_key.as_deref())
+            .bind(now)
+            .bind(serde_json::json!({"status": "queued"}).to_string())
+            .bind(NOTIFY_CHANNEL);
+        for (dataset_id, sha) in &new.inputs {
+            q = q.bind(dataset_id).bind(sha);
+        }
+        let row = q.fetch_optional(&self.pool).await?;
+        row.as_ref().map(job_from_row).transpose()
+    }
+
+    /// The job an earlier request with `new`'s idempotency key created (a concurrent request with
+    /// the same key won the race), if `new` repeats that request.
+    async fn existing_for_key(&self, new: &NewJob) -> StoreResult<Job> {
+        let key = new.idempotency_key.as_deref().unwrap_or_default();
+        let existing = self
+            .job_by_idempotency_key(&new.owner, key)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        same_request(existing, new)
     }
 
     async fn job_by_idempotency_key(&self, owner: &str, key: &str) -> StoreResult<Option<Job>> {
