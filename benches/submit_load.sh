@@ -5,6 +5,8 @@
 #
 #   bash benches/submit_load.sh            # Postgres at 127.0.0.1:5432, database created per run
 #   DB=sqlite bash benches/submit_load.sh
+#   PG_SOCKET=/var/run/postgresql bash benches/submit_load.sh   # Postgres over its Unix socket
+# Env: CONNECTIONS (wrk, default 16), CONNS (database pool, default 16), SECONDS_RUN (default 15)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { echo "install wrk (apt-get install wrk)"; exit 1; }
@@ -16,7 +18,11 @@ if [ "${DB:-postgres}" = sqlite ]; then
 else
   name="simscore_load_$(date +%s)"
   psql -qAt postgres://postgres@127.0.0.1:5432/test -c "create database $name" >/dev/null
-  export SIMSCORE_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$name"
+  if [ -n "${PG_SOCKET:-}" ]; then # e.g. PG_SOCKET=/var/run/postgresql: the server's Unix socket
+    export SIMSCORE_DATABASE_URL="postgres://postgres@localhost/$name?host=$PG_SOCKET"
+  else
+    export SIMSCORE_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$name"
+  fi
 fi
 export SIMSCORE_BLOB_STORE="$work/blobs" RUST_LOG=warn
 port=18080

@@ -144,6 +144,9 @@ impl From<StoreError> for ApiError {
                 ApiError::new(StatusCode::NOT_FOUND, "not-found", "Not found", "not found")
             }
             StoreError::Conflict(detail) => ApiError::conflict(detail),
+            StoreError::MissingInput(detail) => {
+                ApiError::unprocessable("missing-dataset", "Missing dataset", detail)
+            }
             other => ApiError::internal(format!("{other:#}")),
         }
     }

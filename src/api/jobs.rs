@@ -157,7 +157,7 @@ pub(super) async fn prepare(
         .map_err(|e| ApiError::unprocessable("invalid-spec", "Invalid job spec", e))?;
     let mut datasets = HashMap::new();
     for id in dataset_ids {
-        match state.store.get_dataset(user, &id).await {
+        match state.store.dataset_for_job(user, &id).await {
             Ok(d) => {
                 datasets.insert(id, d);
             }

@@ -12,7 +12,8 @@
 
 mod queue;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -65,6 +66,9 @@ pub enum StoreError {
     NotFound,
     #[error("{0}")]
     Conflict(String),
+    /// A job's input dataset was deleted between validation and queueing.
+    #[error("{0}")]
+    MissingInput(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
@@ -84,7 +88,14 @@ pub struct Store {
     /// Wakes this process's workers when this process enqueues or a job changes state; other
     /// processes learn of new jobs through LISTEN/NOTIFY (Postgres) or polling (SQLite).
     pub(crate) wake: Arc<Notify>,
+    /// Metadata of datasets that jobs were submitted with, by id. A dataset never changes after
+    /// upload, so an entry can only go stale by deletion, and `enqueue` checks, in the statement
+    /// that queues the job, that every input still exists.
+    job_inputs_meta: Arc<Mutex<HashMap<String, Dataset>>>,
 }
+
+/// Entries kept in `Store::job_inputs_meta` before it starts over.
+const INPUT_META_CAPACITY: usize = 4096;
 
 /// A freshly created API token: the plaintext is shown once and never stored.
 #[derive(Debug, Clone)]
@@ -158,6 +169,7 @@ impl Store {
             backend,
             url,
             wake: Arc::new(Notify::new()),
+            job_inputs_meta: Arc::default(),
         };
         store.migrate().await?;
         Ok(store)
@@ -346,6 +358,33 @@ impl Store {
             .ok_or(StoreError::NotFound)
     }
 
+    /// `get_dataset` for job submission: the metadata comes from memory when this dataset was
+    /// looked up before (see `job_inputs_meta`).
+    pub async fn dataset_for_job(&self, viewer: &User, id: &str) -> StoreResult<Dataset> {
+        let cached = self.inputs_meta().get(id).cloned();
+        if let Some(d) = cached {
+            return if d.owner == viewer.id || viewer.role.as_str() == "admin" {
+                Ok(d)
+            } else {
+                Err(StoreError::NotFound)
+            };
+        }
+        let d = self.get_dataset(viewer, id).await?;
+        let mut meta = self.inputs_meta();
+        if meta.len() >= INPUT_META_CAPACITY {
+            meta.clear();
+        }
+        meta.insert(d.id.clone(), d.clone());
+        Ok(d)
+    }
+
+    fn inputs_meta(&self) -> std::sync::MutexGuard<'_, HashMap<String, Dataset>> {
+        // The map holds plain data: a panic elsewhere cannot leave it half-updated.
+        self.job_inputs_meta
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
     pub async fn list_datasets(
         &self,
         viewer: &User,
@@ -372,7 +411,16 @@ impl Store {
     /// Deletes a dataset unless a queued or running job still needs it.
     pub async fn delete_dataset(&self, viewer: &User, id: &str) -> StoreResult<DatasetDeletion> {
         let dataset = self.get_dataset(viewer, id).await?;
+        self.inputs_meta().remove(id);
         let mut tx = self.pool.begin_with(self.backend.begin_write()).await?;
+        if self.backend == Backend::Postgres {
+            // Lock the row first: a submission holding it (FOR KEY SHARE, see `enqueue`) commits
+            // before the check below, which then sees its job; a later one finds the row gone.
+            sqlx::query("select id from datasets where id = $1 for update")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
         let busy = sqlx::query(
             "select count(*) as n from job_inputs i join jobs j on j.id = i.job_id
              where i.dataset_id = $1 and j.status in ('queued', 'running')",

@@ -66,15 +66,36 @@ impl Store {
         let id = new_id();
         let now = now_ms();
         if self.backend == Backend::Postgres {
-            return match self.enqueue_postgres(&id, now, &new).await? {
-                Some(job) => {
-                    self.wake.notify_waiters();
-                    Ok((job, true))
-                }
-                None => self.existing_for_key(&new).await.map(|j| (j, false)),
-            };
+            if let Some(job) = self.enqueue_postgres(&id, now, &new).await? {
+                self.wake.notify_waiters();
+                return Ok((job, true));
+            }
+            // Nothing inserted: a concurrent request with the same key won the race, or an input
+            // was deleted since validation.
+            if let Some(key) = &new.idempotency_key
+                && let Some(existing) = self.job_by_idempotency_key(&new.owner, key).await?
+            {
+                return same_request(existing, &new).map(|j| (j, false));
+            }
+            return Err(self.missing_input(&new).await);
         }
         let mut tx = self.pool.begin_with(self.backend.begin_write()).await?;
+        if !new.inputs.is_empty() {
+            // Writers are serialised (BEGIN IMMEDIATE), so a deletion cannot slip in after this.
+            let sql = format!(
+                "select count(*) as n from datasets where id in ({})",
+                placeholders(1, new.inputs.len(), 1)
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (dataset_id, _) in &new.inputs {
+                q = q.bind(dataset_id);
+            }
+            let n: i64 = q.fetch_one(&mut *tx).await?.try_get("n")?;
+            if n != new.inputs.len() as i64 {
+                tx.rollback().await?;
+                return Err(self.missing_input(&new).await);
+            }
+        }
         let inserted = sqlx::query(
             "insert into jobs (id, owner, kind, spec, priority, status, max_attempts, idempotency_key,
                                created_ms, updated_ms)
@@ -120,29 +141,41 @@ impl Store {
     }
 
     /// Postgres: the job, its inputs, its first event and the wake-up notification in one
-    /// statement (one round trip, atomic without BEGIN/COMMIT), returning the row. `None` when a
-    /// job with the same idempotency key exists.
+    /// statement (one round trip, atomic without BEGIN/COMMIT), returning the row; only if every
+    /// input dataset still exists, which the statement holds (FOR KEY SHARE) until it commits.
+    /// `None` when nothing was inserted (an input is gone, or the idempotency key is taken).
     async fn enqueue_postgres(&self, id: &str, now: i64, new: &NewJob) -> StoreResult<Option<Job>> {
-        // Parameters $1..$10 are fixed; each input adds a (dataset, sha256) pair from $11 on.
-        let inputs: Vec<String> = (0..new.inputs.len())
-            .map(|k| format!("(${}, ${})", 11 + 2 * k, 12 + 2 * k))
-            .collect();
-        let insert_inputs = if inputs.is_empty() {
-            String::new()
+        // $1..$10 are fixed; each input adds a (dataset, sha256) pair from $11 on, then the count.
+        let k = new.inputs.len();
+        // A CTE sees only the ones before it: the inputs are locked before the job is inserted
+        // and inserted after it.
+        let (lock_inputs, guard, insert_inputs) = if k == 0 {
+            (String::new(), String::new(), String::new())
         } else {
-            format!(
-                ", i as (insert into job_inputs (job_id, dataset_id, sha256)
-                         select j.id, v.dataset_id, v.sha256 from j, (values {}) as v(dataset_id, sha256))",
-                inputs.join(", ")
+            (
+                format!(
+                    "d as (select id from datasets where id in ({}) for key share),",
+                    placeholders(11, k, 2)
+                ),
+                format!("where (select count(*) from d) = ${}", 11 + 2 * k),
+                format!(
+                    ", i as (insert into job_inputs (job_id, dataset_id, sha256)
+                             select j.id, v.dataset_id, v.sha256
+                             from j, (values {}) as v(dataset_id, sha256))",
+                    (0..k)
+                        .map(|m| format!("(${}, ${})", 11 + 2 * m, 12 + 2 * m))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             )
         };
         let sql = format!(
             concat!(
-                "with j as (insert into jobs (id, owner, kind, spec, priority, status, max_attempts,
-                                              idempotency_key, created_ms, updated_ms)
-                            values ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $8)
-                            on conflict (owner, idempotency_key) do nothing
-                            returning *)
+                "with {} j as (insert into jobs (id, owner, kind, spec, priority, status,
+                                                 max_attempts, idempotency_key, created_ms, updated_ms)
+                               select $1, $2, $3, $4, $5, 'queued', $6, $7, $8, $8 {}
+                               on conflict (owner, idempotency_key) do nothing
+                               returning *)
                  {}
                  , e as (insert into job_events (job_id, ts_ms, kind, data)
                          select j.id, $8, 'status', $9 from j)
@@ -150,7 +183,7 @@ impl Store {
                 job_columns!(),
                 " from j, lateral (select pg_notify($10, j.kind)) as n"
             ),
-            insert_inputs
+            lock_inputs, guard, insert_inputs
         );
         // Only placeholders are spliced in: the values travel as bind parameters.
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -167,8 +200,31 @@ impl Store {
         for (dataset_id, sha) in &new.inputs {
             q = q.bind(dataset_id).bind(sha);
         }
+        if k > 0 {
+            q = q.bind(k as i64);
+        }
         let row = q.fetch_optional(&self.pool).await?;
         row.as_ref().map(job_from_row).transpose()
+    }
+
+    /// The error for a job whose input datasets are not all there any more.
+    async fn missing_input(&self, new: &NewJob) -> StoreError {
+        for (dataset_id, _) in &new.inputs {
+            let found = sqlx::query("select id from datasets where id = $1")
+                .bind(dataset_id)
+                .fetch_optional(&self.pool)
+                .await;
+            match found {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    return StoreError::MissingInput(format!(
+                        "dataset {dataset_id} was deleted while the job was being submitted"
+                    ));
+                }
+                Err(e) => return e.into(),
+            }
+        }
+        StoreError::Conflict("the job could not be queued; submit it again".into())
     }
 
     /// The job an earlier request with `new`'s idempotency key created (a concurrent request with
@@ -718,6 +774,14 @@ async fn insert_event(
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// `$start, $(start + step), …`: `count` placeholders for a dynamic `in (…)` list.
+fn placeholders(start: usize, count: usize, step: usize) -> String {
+    (0..count)
+        .map(|m| format!("${}", start + step * m))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// An idempotent retry must repeat the original request; a different one under the same key is a

@@ -395,3 +395,46 @@ fn cli_scores_local_files() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown measure"));
 }
+
+/// A dataset deleted by another process after this server validated a job with it (its metadata
+/// is remembered for submissions) is refused at queueing time: 422, nothing queued.
+async fn input_deleted_elsewhere(backend: Backend) {
+    let Some(app) = spawn_app(backend, Options::default()).await else {
+        return;
+    };
+    let x = app.upload_ok(&matrix(10, 4, 1), "x").await;
+    let spec = json!({"x": {"dataset": x}, "y": {"dataset": x}, "measures": ["cka"], "seed": 1});
+    let first = app.submit_ok("score", spec.clone()).await;
+    let job = app
+        .wait_finished(&first, std::time::Duration::from_secs(60))
+        .await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+
+    // Another API process (its own store) deletes the dataset.
+    let other = simscore::store::Store::connect(&app.database_url, 2)
+        .await
+        .expect("second store");
+    let owner = other
+        .ensure_user(simscore::auth::LOCAL_USER, simscore::domain::Role::Admin)
+        .await
+        .expect("user");
+    other.delete_dataset(&owner, &x).await.expect("deleted");
+
+    let (status, body) = app.submit("score", spec).await;
+    assert_problem(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "deleted input",
+    );
+    assert!(
+        body["type"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("missing-dataset"),
+        "{body}"
+    );
+    let (_, jobs) = app.get("/v1/jobs").await;
+    assert_eq!(jobs["items"].as_array().map(Vec::len), Some(1), "{jobs}");
+}
+on_both_backends!(input_deleted_elsewhere);
