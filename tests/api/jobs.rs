@@ -333,7 +333,7 @@ async fn crash_recovery_postgres() {
             .spawn()
             .expect("spawn worker")
     };
-    let mut first = spawn_worker("first");
+    let mut first = KillOnDrop(spawn_worker("first"));
     // Let the first worker take the job before the second starts.
     let id = app.submit_ok("score", long_spec(&x, 30)).await;
     let job = app
@@ -348,13 +348,12 @@ async fn crash_recovery_postgres() {
             .starts_with("first"),
         "{job}"
     );
-    let mut second = spawn_worker("second");
-    first.kill().expect("kill -9"); // SIGKILL: no cleanup, the lease just stops being renewed
-    first.wait().expect("reap");
+    let second = KillOnDrop(spawn_worker("second"));
+    first.0.kill().expect("kill -9"); // SIGKILL: no cleanup, the lease just stops being renewed
+    first.0.wait().expect("reap");
 
     let job = app.wait_finished(&id, Duration::from_secs(120)).await;
-    second.kill().ok();
-    second.wait().ok();
+    drop(second);
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(job["attempts"], 2, "{job}");
     assert!(
@@ -393,4 +392,15 @@ fn storage_args_are_plain() {
     let s = storage_args("sqlite://x.db", std::path::Path::new("/tmp/b"));
     assert_eq!(s.database_url(), "sqlite://x.db");
     assert_eq!(s.blob_store, "/tmp/b");
+}
+
+/// A child process killed (SIGKILL) and reaped when dropped, so that a failing test leaves no
+/// worker behind.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
