@@ -363,7 +363,7 @@ impl Store {
     pub async fn dataset_for_job(&self, viewer: &User, id: &str) -> StoreResult<Dataset> {
         let cached = self.inputs_meta().get(id).cloned();
         if let Some(d) = cached {
-            return if d.owner == viewer.id || viewer.role.as_str() == "admin" {
+            return if d.owner == viewer.id || viewer.is_admin() {
                 Ok(d)
             } else {
                 Err(StoreError::NotFound)

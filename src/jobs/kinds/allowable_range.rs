@@ -9,9 +9,10 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::{Outcome, check_settings_leave_seed_and_device, dtype_name};
 use crate::jobs::{Inputs, JobContext, JobError, JobKind};
 use simscore_core::optim::joint::{RangePoint, RangeResult, RangeSpec, allowable_range};
-use simscore_core::optim::{DiffMeasure, FloatType, OptimError};
+use simscore_core::optim::{DiffMeasure, OptimError};
 use simscore_core::plots::{self, Axis, Series, Size, XyPlot};
 use simscore_core::progress::Progress;
 
@@ -46,12 +47,7 @@ impl JobKind for AllowableRange {
 
     fn validate(spec: &AllowableRangeSpec, _inputs: &Inputs) -> Result<(), String> {
         let s = &spec.settings;
-        if s.seed != 0 {
-            return Err("set the seed as the job's top-level \"seed\", not in \"settings\"".into());
-        }
-        if s.device != "cpu" {
-            return Err("the device is chosen by the worker (`simscore worker --device cuda:0`); leave settings.device out".into());
-        }
+        check_settings_leave_seed_and_device(s.seed, &s.device)?;
         if !(2..=MAX_POINTS_PER_SIDE).contains(&s.points_per_side) {
             return Err(format!(
                 "settings.points_per_side is {}; it must be between 2 and {MAX_POINTS_PER_SIDE}",
@@ -87,10 +83,7 @@ impl JobKind for AllowableRange {
     }
 
     fn dtype(spec: &AllowableRangeSpec) -> &'static str {
-        match spec.settings.dtype {
-            FloatType::F32 => "float32",
-            FloatType::F64 => "float64",
-        }
+        dtype_name(spec.settings.dtype)
     }
 
     fn run(spec: AllowableRangeSpec, ctx: &JobContext) -> Result<serde_json::Value, JobError> {
@@ -98,17 +91,8 @@ impl JobKind for AllowableRange {
         settings.seed = spec.seed;
         settings.device = ctx.device().to_string();
         let outcome = run(&settings, ctx)?;
-        for (name, content_type, bytes) in outcome.artifacts {
-            ctx.write_artifact(&name, content_type, bytes)?;
-        }
-        Ok(outcome.result)
+        outcome.store(ctx)
     }
-}
-
-/// The sweep's result and its plot.
-pub struct Outcome {
-    pub result: serde_json::Value,
-    pub artifacts: Vec<(String, &'static str, Vec<u8>)>,
 }
 
 /// Runs the sweep and draws it.

@@ -9,12 +9,13 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::{Outcome, check_settings_leave_seed_and_device, dtype_name};
 use crate::jobs::{ArrayRef, Inputs, JobContext, JobError, JobKind};
 use simscore_core::analysis::AnalysisError;
 use simscore_core::analysis::decoding::{DecodingOptions, LabelSet, decoding_trajectory};
 use simscore_core::analysis::pc_capture::{PcCaptureOptions, pc_capture};
 use simscore_core::array::Array;
-use simscore_core::optim::{self, DiffMeasure, FloatType, Init, OptimError, OptimizeSpec};
+use simscore_core::optim::{self, DiffMeasure, Init, OptimError, OptimizeSpec};
 use simscore_core::plots::{self, Axis, Series, Size, XyPlot};
 use simscore_core::progress::{Progress, Slice};
 
@@ -129,12 +130,7 @@ impl JobKind for Optimize {
 
     fn validate(spec: &OptimizeJobSpec, inputs: &Inputs) -> Result<(), String> {
         let s = &spec.settings;
-        if s.seed != 0 {
-            return Err("set the seed as the job's top-level \"seed\", not in \"settings\"".into());
-        }
-        if s.device != "cpu" {
-            return Err("the device is chosen by the worker (`simscore worker --device cuda:0`); leave settings.device out".into());
-        }
+        check_settings_leave_seed_and_device(s.seed, &s.device)?;
         if s.measures.is_empty() {
             return Err("settings.measures is empty: name at least one measure".into());
         }
@@ -210,10 +206,7 @@ impl JobKind for Optimize {
     }
 
     fn dtype(spec: &OptimizeJobSpec) -> &'static str {
-        match spec.settings.dtype {
-            FloatType::F32 => "float32",
-            FloatType::F64 => "float64",
-        }
+        dtype_name(spec.settings.dtype)
     }
 
     fn run(spec: OptimizeJobSpec, ctx: &JobContext) -> Result<serde_json::Value, JobError> {
@@ -265,17 +258,8 @@ impl JobKind for Optimize {
             &spec.analyses,
             ctx,
         )?;
-        for (name, content_type, bytes) in outcome.artifacts {
-            ctx.write_artifact(&name, content_type, bytes)?;
-        }
-        Ok(outcome.result)
+        outcome.store(ctx)
     }
-}
-
-/// What an optimisation produced: the result JSON and the files to store.
-pub struct Outcome {
-    pub result: serde_json::Value,
-    pub artifacts: Vec<(String, &'static str, Vec<u8>)>,
 }
 
 /// Optimises and analyses; shared by the job and `simscore optimize`.
