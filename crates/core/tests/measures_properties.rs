@@ -124,6 +124,12 @@ fn check_measure(info: &MeasureInfo) -> Result<(), String> {
             return Ok(());
         }
         let (x, y) = pair(seed, n, p1, p2);
+        // the Poisson RDM takes counts
+        let (x, y) = if id.contains("rdm=poisson") {
+            (x.map(|v| v.abs()), y.map(|v| v.abs()))
+        } else {
+            (x, y)
+        };
         let f = match measures::score(&id, x.as_ref(), y.as_ref()) {
             Ok(v) => v,
             Err(_) => return Ok(()),
@@ -193,10 +199,40 @@ fn identical_inputs_give_the_analytic_value() {
         ("permutation_metric-distance=angular", 0.0),
         ("soft_correlation_match", 1.0),
         ("linreg-r2#no_cv", 1.0),
+        ("procrustes-distance=angular-cv=5folds", 0.0),
+        ("procrustes-angular_score-cv=5folds", 1.0),
+        ("rsa-rdm=correlation-compare=cosine_cov", 1.0),
+        ("rsa-rdm=correlation-compare=bures", 1.0),
+        ("rsa-rdm=poisson-compare=pearson", 1.0),
     ] {
+        let x = if id.contains("poisson") {
+            x.map(|v| v.abs())
+        } else {
+            x.clone()
+        };
         let v = measures::score(id, x.as_ref(), x.as_ref()).unwrap();
         assert!((v - want).abs() < 1e-12, "{id}: {v} vs {want}");
     }
+}
+
+#[test]
+fn whitened_rsa_of_squared_euclidean_rdms_is_linear_cka() {
+    // Diedrichsen et al. 2021: cosine_cov on squared-Euclidean RDMs equals linear CKA.
+    let (x, y) = pair(5, 30, 7, 4);
+    let cka = measures::score("cka", x.as_ref(), y.as_ref()).unwrap();
+    let rsa = measures::score(
+        "rsa-rdm=squared_euclidean-compare=cosine_cov",
+        x.as_ref(),
+        y.as_ref(),
+    )
+    .unwrap();
+    assert!((cka - rsa).abs() < 1e-12, "{cka} vs {rsa}");
+    // and the Bures similarity of the same second moments is NBS
+    let nbs = measures::score("nbs", x.as_ref(), y.as_ref()).unwrap();
+    let bures =
+        measures::score("rsa-rdm=mahalanobis-compare=bures", x.as_ref(), y.as_ref()).unwrap();
+    // exact although the n×n moments are rank deficient (rounding-level eigenvalues count as 0)
+    assert!((nbs - bures).abs() < 1e-12, "{nbs} vs {bures}");
 }
 
 #[test]
@@ -214,6 +250,11 @@ fn degenerate_inputs_give_errors_not_nan() {
     let err =
         measures::score("cca-score", x.as_ref(), Mat::<f64>::zeros(10, 12).as_ref()).unwrap_err();
     assert!(err.to_string().contains("p < n"), "{err}");
+    let err =
+        measures::score("rsa-rdm=poisson-compare=pearson", x.as_ref(), x.as_ref()).unwrap_err();
+    assert!(err.to_string().contains("non-negative counts"), "{err}");
+    let err = measures::check_shapes("procrustes-angular#5folds_cv", 20, 30, 16).unwrap_err();
+    assert!(err.to_string().contains("training rows"), "{err}");
     let err = measures::check_shapes("cka-hsic_song", 3, 5, 5).unwrap_err();
     assert!(err.to_string().contains("4 rows"), "{err}");
 }

@@ -41,6 +41,8 @@ pub(crate) struct Ctx<'a> {
     cca: OnceCell<Result<Vec<f64>, MeasureError>>,
     /// Upper-triangle RDM vectors by RDM kind name.
     pub rdms: RefCell<HashMap<&'static str, RdmPair>>,
+    /// Bures fidelity and the two traces of the RDMs' second moments, by RDM kind name.
+    pub bures: RefCell<HashMap<&'static str, (f64, f64, f64)>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -58,6 +60,7 @@ impl<'a> Ctx<'a> {
             ky: OnceCell::new(),
             cca: OnceCell::new(),
             rdms: RefCell::new(HashMap::new()),
+            bures: RefCell::new(HashMap::new()),
         }
     }
 

@@ -10,12 +10,18 @@
 //!   `d = (α + (1−α)λ^{−1/2})·sqrt(Σλ / Σ(α²λ + 2α(1−α)λ^{1/2} + (1−α)²))`; then with
 //!   `XwᵀYw = U S Vᵀ`: angular `arccos(ΣS / (‖Xw‖‖Yw‖))`, Euclidean `sqrt(‖Xw‖²+‖Yw‖²−2ΣS)`.
 //! - Permutation metric: the optimal assignment of units on `XcᵀYc` replaces `ΣS`.
+//! - Cross-validated Procrustes (diffscore `procrustes-angular#5folds_cv`): for each contiguous
+//!   fold (sklearn `KFold(k)`), centre with the training means, fit the rotation on the training
+//!   rows (`XtrᵀYtr = U S Vᵀ`) and score the held-out rows aligned by it; the fold distances are
+//!   averaged. The rotation enters only through `V Uᵀ` on the span of the cross-covariance, so
+//!   the zero-padded directions contribute nothing and the thin SVD suffices.
 
-use faer::Mat;
+use faer::{Mat, MatRef};
 
 use super::context::Ctx;
+use super::regression::{kfold, select_rows};
 use super::spec::Out;
-use super::{MeasureError, linear_sum_assignment};
+use super::{MeasureError, guarded_arccos, linear_sum_assignment};
 use crate::linalg;
 
 fn no_variance(id: &str) -> MeasureError {
@@ -125,4 +131,67 @@ pub(crate) fn permutation_metric(ctx: &Ctx<'_>, out: Out, id: &str) -> Result<f6
             Ok(out.apply((inner / (nx2.sqrt() * ny2.sqrt())).clamp(-1.0, 1.0)))
         }
     }
+}
+
+/// Cross-validated Procrustes distance (angular, its angular score, or Euclidean), averaged over
+/// `folds` contiguous folds.
+pub(crate) fn procrustes_cv(
+    x: MatRef<'_, f64>,
+    y: MatRef<'_, f64>,
+    folds: usize,
+    out: Out,
+    id: &str,
+) -> Result<f64, MeasureError> {
+    let n = x.nrows();
+    let r = x.ncols().min(y.ncols());
+    let mut total = 0.0;
+    for test in kfold(n, folds) {
+        let train: Vec<usize> = (0..test.start).chain(test.end..n).collect();
+        let test: Vec<usize> = test.collect();
+        let (xtr, ytr) = (select_rows(x, &train), select_rows(y, &train));
+        let (mx, my) = (
+            linalg::column_means(xtr.as_ref()),
+            linalg::column_means(ytr.as_ref()),
+        );
+        let m = linalg::mul_tn(
+            linalg::center_with(xtr.as_ref(), &mx).as_ref(),
+            linalg::center_with(ytr.as_ref(), &my).as_ref(),
+        );
+        let svd = linalg::thin_svd(m.as_ref()).map_err(|e| MeasureError::Numerical {
+            measure: id.to_string(),
+            message: e.to_string(),
+        })?;
+        // A rank-deficient training cross-covariance leaves part of the rotation arbitrary, and
+        // the held-out score would depend on it.
+        if svd.s[r - 1] <= 1e-10 * svd.s[0].max(f64::MIN_POSITIVE) {
+            return Err(MeasureError::Degenerate {
+                measure: id.to_string(),
+                reason: format!(
+                    "the training rows' cross-covariance XᵀY has rank below min(p1, p2) = {r} in a fold ({} training rows), so the fitted rotation is not unique; use fewer units than training rows, or the in-sample procrustes measures",
+                    train.len()
+                ),
+            });
+        }
+        let xte = linalg::center_with(select_rows(x, &test).as_ref(), &mx);
+        let yte = linalg::center_with(select_rows(y, &test).as_ref(), &my);
+        // ⟨Xte U, Yte V⟩ = tr(Uᵀ XteᵀYte V)
+        let c = linalg::mul_tn(xte.as_ref(), yte.as_ref());
+        let cu = linalg::mul_tn(svd.u.as_ref(), c.as_ref());
+        let inner = linalg::frob_dot(cu.as_ref(), svd.v.transpose());
+        let (nx2, ny2) = (linalg::frob2(xte.as_ref()), linalg::frob2(yte.as_ref()));
+        total += match out {
+            Out::Euclidean => (nx2 + ny2 - 2.0 * inner).max(0.0).sqrt(),
+            _ => {
+                if nx2 == 0.0 || ny2 == 0.0 {
+                    return Err(no_variance(id));
+                }
+                guarded_arccos(inner / (nx2.sqrt() * ny2.sqrt()))
+            }
+        };
+    }
+    let d = total / folds as f64;
+    Ok(match out {
+        Out::AngularScore => 1.0 - d / std::f64::consts::FRAC_PI_2,
+        _ => d,
+    })
 }

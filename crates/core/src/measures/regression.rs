@@ -31,7 +31,7 @@ fn numerical(id: &str, e: impl ToString) -> MeasureError {
 }
 
 /// sklearn `KFold(k, shuffle=False)` test ranges over `0..n` (rows in `order`).
-fn kfold(n: usize, k: usize) -> Vec<std::ops::Range<usize>> {
+pub(crate) fn kfold(n: usize, k: usize) -> Vec<std::ops::Range<usize>> {
     let mut out = Vec::with_capacity(k);
     let mut start = 0;
     for i in 0..k {
@@ -42,7 +42,7 @@ fn kfold(n: usize, k: usize) -> Vec<std::ops::Range<usize>> {
     out
 }
 
-fn select_rows(m: MatRef<'_, f64>, rows: &[usize]) -> Mat<f64> {
+pub(crate) fn select_rows(m: MatRef<'_, f64>, rows: &[usize]) -> Mat<f64> {
     Mat::from_fn(rows.len(), m.ncols(), |i, j| m[(rows[i], j)])
 }
 

@@ -5,16 +5,26 @@
 //! - `squared_euclidean`: `‖x_i‖² + ‖x_j‖² − 2 x_i·x_j` from the raw Gram, as rsatoolbox (its
 //!   `/p` factor changes no comparison); exact on integer data, so ties are kept;
 //! - `euclidean`: its square root (thingsvision / scipy `pdist`);
-//! - `cosine`: `1 − x_i·x_j/(‖x_i‖‖x_j‖)` (thingsvision).
+//! - `cosine`: `1 − x_i·x_j/(‖x_i‖‖x_j‖)` (thingsvision);
+//! - `poisson` (rsatoolbox): symmetrised KL divergence of Poisson rates smoothed towards the
+//!   prior λ = 1 with weight 0.1, `m = (x + 0.1)/1.1`, `Σ_k (m_ik − m_jk)(log m_ik − log m_jk)/p`.
+//!   rsatoolbox's `mahalanobis` with its default (identity) precision is `squared_euclidean`.
 //!
 //! Comparisons of the two vectors `a`, `b` (length `m = n(n−1)/2`):
 //! `pearson` (centre then cosine), `spearman` (average ranks then Pearson), `kendall` (tau-b,
 //! Knight's O(m log m) algorithm as scipy), `tau_a` (`(P − Q)/(m(m−1)/2)`), `rho_a`
 //! (`12 Σ(r_a − r̄)(r_b − r̄)/(m³ − m)`), `cosine`.
+//! The whitened comparisons work on the double-centred second-moment matrices
+//! `G = −½ H D H` (`D` the full RDM with its zero diagonal): `cosine_cov` is the cosine of `G₁`
+//! and `G₂` (rsatoolbox's whitening with i.i.d. pattern noise; with `squared_euclidean` this is
+//! linear CKA), `corr_cov` the same after subtracting the mean distance from `D`'s off-diagonal
+//! (`G − (d̄/2) H`), `bures` the fidelity `Σ sqrt(λ(A₊^½ B A₊^½)₊) / sqrt(tr A tr B)` and
+//! `bures_metric` its squared metric `tr A + tr B − 2 Σ sqrt(…)`, with `A₊^½` from the eigenvalues
+//! of `A` clipped at 0, as rsatoolbox computes them.
 
 use std::rc::Rc;
 
-use faer::MatRef;
+use faer::{Mat, MatRef};
 
 use super::MeasureError;
 use super::context::Ctx;
@@ -43,11 +53,32 @@ fn rdm_vector(
         Rdm::SquaredEuclidean | Rdm::Euclidean => {
             let g = linalg::gram_nt(x);
             let sq = |i: usize, j: usize| (g[(i, i)] + g[(j, j)] - 2.0 * g[(i, j)]).max(0.0);
+            let p = x.ncols() as f64;
             Ok(if rdm == Rdm::Euclidean {
                 upper(n, |i, j| sq(i, j).sqrt())
             } else {
-                upper(n, sq)
+                upper(n, |i, j| sq(i, j) / p)
             })
+        }
+        Rdm::Poisson => {
+            let p = x.ncols() as f64;
+            if let Some((i, j)) =
+                (0..n).find_map(|i| (0..x.ncols()).find(|&j| x[(i, j)] <= -0.1).map(|j| (i, j)))
+            {
+                return Err(MeasureError::Degenerate {
+                    measure: id.to_string(),
+                    reason: format!(
+                        "the Poisson RDM needs non-negative counts, but {which}[{i}, {j}] = {}",
+                        x[(i, j)]
+                    ),
+                });
+            }
+            let m = Mat::from_fn(n, x.ncols(), |i, j| (x[(i, j)] + 0.1) / 1.1);
+            let l = Mat::from_fn(n, x.ncols(), |i, j| m[(i, j)].ln());
+            let k = linalg::mul_nt(m.as_ref(), l.as_ref());
+            Ok(upper(n, |i, j| {
+                (k[(i, i)] + k[(j, j)] - k[(i, j)] - k[(j, i)]) / p
+            }))
         }
         Rdm::Correlation | Rdm::Cosine => {
             let p = x.ncols() as f64;
@@ -91,17 +122,8 @@ fn rdm_vector(
     }
 }
 
-fn rdm_name(rdm: Rdm) -> &'static str {
-    match rdm {
-        Rdm::Correlation => "correlation",
-        Rdm::Euclidean => "euclidean",
-        Rdm::SquaredEuclidean => "squared_euclidean",
-        Rdm::Cosine => "cosine",
-    }
-}
-
 pub(crate) fn rsa(ctx: &Ctx<'_>, rdm: Rdm, cmp: Compare, id: &str) -> Result<f64, MeasureError> {
-    let key = rdm_name(rdm);
+    let key = rdm.name();
     let cached = ctx.rdms.borrow().get(key).cloned();
     let (a, b) = match cached {
         Some(v) => v,
@@ -140,6 +162,35 @@ pub(crate) fn rsa(ctx: &Ctx<'_>, rdm: Rdm, cmp: Compare, id: &str) -> Result<f64
         }
         Compare::KendallTauB => kendall(&a, &b, true),
         Compare::TauA => kendall(&a, &b, false),
+        Compare::CosineCov | Compare::CorrCov => {
+            let centre = cmp == Compare::CorrCov;
+            let (ga, gb) = (second_moment(&a, centre), second_moment(&b, centre));
+            linalg::frob_dot(ga.as_ref(), gb.as_ref())
+                / (linalg::frob2(ga.as_ref()) * linalg::frob2(gb.as_ref())).sqrt()
+        }
+        Compare::Bures | Compare::BuresMetric => {
+            let cached = ctx.bures.borrow().get(key).copied();
+            let (fidelity, ta, tb) = match cached {
+                Some(v) => v,
+                None => {
+                    let (ga, gb) = (second_moment(&a, false), second_moment(&b, false));
+                    let f = bures_fidelity(ga.as_ref(), gb.as_ref()).map_err(|e| {
+                        MeasureError::Numerical {
+                            measure: id.to_string(),
+                            message: e.to_string(),
+                        }
+                    })?;
+                    let v = (f, trace(ga.as_ref()), trace(gb.as_ref()));
+                    ctx.bures.borrow_mut().insert(key, v);
+                    v
+                }
+            };
+            if cmp == Compare::Bures {
+                fidelity / (ta * tb).sqrt()
+            } else {
+                ta + tb - 2.0 * fidelity
+            }
+        }
     };
     if v.is_nan() {
         return Err(MeasureError::Degenerate {
@@ -148,6 +199,57 @@ pub(crate) fn rsa(ctx: &Ctx<'_>, rdm: Rdm, cmp: Compare, id: &str) -> Result<f64
         });
     }
     Ok(v)
+}
+
+/// `G = −½ H D H` from the upper triangle of `D` (zero diagonal); `centre` first subtracts the
+/// mean distance from the off-diagonal entries.
+fn second_moment(v: &[f64], centre: bool) -> Mat<f64> {
+    let n = (1.0 + (1.0 + 8.0 * v.len() as f64).sqrt()).round() as usize / 2;
+    let shift = if centre {
+        v.iter().sum::<f64>() / v.len() as f64
+    } else {
+        0.0
+    };
+    let mut d = Mat::<f64>::zeros(n, n);
+    let mut k = 0;
+    for i in 0..n {
+        for j in i + 1..n {
+            d[(i, j)] = v[k] - shift;
+            d[(j, i)] = v[k] - shift;
+            k += 1;
+        }
+    }
+    let rows: Vec<f64> = (0..n)
+        .map(|i| d.col(i).iter().sum::<f64>() / n as f64)
+        .collect();
+    let all = rows.iter().sum::<f64>() / n as f64;
+    Mat::from_fn(n, n, |i, j| -0.5 * (d[(i, j)] - rows[i] - rows[j] + all))
+}
+
+fn trace(a: MatRef<'_, f64>) -> f64 {
+    (0..a.nrows()).map(|i| a[(i, i)]).sum()
+}
+
+/// `Σ sqrt(λ(A₊^½ B A₊^½)₊)` as rsatoolbox computes it (`A`'s eigenvalues clipped, `B` used as
+/// is, so the result is asymmetric when `B` is indefinite), via `Sᵀ B S` with
+/// `S = U diag(sqrt(λ₊))`. Eigenvalues at the rounding level (`≤ n ε λ_max`) count as 0: the
+/// square root would turn each into a spurious `~1e−8` contribution.
+fn bures_fidelity(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> Result<f64, linalg::LinalgError> {
+    let tol = a.nrows() as f64 * f64::EPSILON;
+    let (lam, u) = linalg::sym_eigen(a)?;
+    let lmax = lam.iter().fold(0.0f64, |m, &l| m.max(l.abs()));
+    let keep: Vec<usize> = (0..lam.len()).filter(|&k| lam[k] > tol * lmax).collect();
+    let s = Mat::from_fn(u.nrows(), keep.len(), |i, c| {
+        u[(i, keep[c])] * lam[keep[c]].sqrt()
+    });
+    let m = linalg::mul_tn(s.as_ref(), linalg::mul(b, s.as_ref()).as_ref());
+    let mu = linalg::sym_eigvals(m.as_ref())?;
+    let mmax = mu.iter().fold(0.0f64, |m, &l| m.max(l.abs()));
+    Ok(mu
+        .iter()
+        .filter(|&&l| l > tol * mmax)
+        .map(|&l| l.sqrt())
+        .sum())
 }
 
 fn cosine(a: &[f64], b: &[f64]) -> f64 {

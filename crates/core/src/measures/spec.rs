@@ -106,6 +106,7 @@ pub(crate) enum Rdm {
     Euclidean,
     SquaredEuclidean,
     Cosine,
+    Poisson,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +117,10 @@ pub(crate) enum Compare {
     TauA,
     RhoA,
     Cosine,
+    CosineCov,
+    CorrCov,
+    Bures,
+    BuresMetric,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,6 +142,11 @@ pub(crate) enum Spec {
     },
     Bures,
     Procrustes {
+        out: Out,
+    },
+    /// Procrustes fitted on k−1 contiguous folds and scored on the held-out one.
+    ProcrustesCv {
+        folds: usize,
         out: Out,
     },
     ShapeMetric {
@@ -206,19 +216,21 @@ impl Kernel {
 }
 
 impl Rdm {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Rdm::Correlation => "correlation",
             Rdm::Euclidean => "euclidean",
             Rdm::SquaredEuclidean => "squared_euclidean",
             Rdm::Cosine => "cosine",
+            Rdm::Poisson => "poisson",
         }
     }
-    const ALL: [Rdm; 4] = [
+    const ALL: [Rdm; 5] = [
         Rdm::Correlation,
         Rdm::Euclidean,
         Rdm::SquaredEuclidean,
         Rdm::Cosine,
+        Rdm::Poisson,
     ];
 }
 
@@ -231,15 +243,23 @@ impl Compare {
             Compare::TauA => "tau_a",
             Compare::RhoA => "rho_a",
             Compare::Cosine => "cosine",
+            Compare::CosineCov => "cosine_cov",
+            Compare::CorrCov => "corr_cov",
+            Compare::Bures => "bures",
+            Compare::BuresMetric => "bures_metric",
         }
     }
-    const ALL: [Compare; 6] = [
+    const ALL: [Compare; 10] = [
         Compare::Pearson,
         Compare::Spearman,
         Compare::KendallTauB,
         Compare::TauA,
         Compare::RhoA,
         Compare::Cosine,
+        Compare::CosineCov,
+        Compare::CorrCov,
+        Compare::Bures,
+        Compare::BuresMetric,
     ];
 }
 
@@ -268,6 +288,9 @@ impl Spec {
             Spec::Nbs { out } => format!("nbs-{}", out.suffix()),
             Spec::Bures => "bures_distance".into(),
             Spec::Procrustes { out } => format!("procrustes-{}", out.suffix()),
+            Spec::ProcrustesCv { folds, out } => {
+                format!("procrustes-{}-cv={folds}folds", out.suffix())
+            }
             Spec::ShapeMetric { alpha, out } => {
                 format!("shape_metric-alpha={}-{}", pyf(*alpha), out.suffix())
             }
@@ -370,6 +393,14 @@ impl Spec {
                 "at least 2 units in X and Y (the correlation RDM centres each row across units)",
                 format!("p1={p1}, p2={p2}"),
             )),
+            Spec::ProcrustesCv { folds: k, .. } if n < *k => Err(req(
+                &format!("at least {k} rows for {k}-fold cross-validation"),
+                format!("n={n}"),
+            )),
+            Spec::ProcrustesCv { folds: k, .. } if p1.min(p2) >= n - n.div_ceil(*k) => Err(req(
+                "fewer units than training rows (min(p1, p2) < n − n/k): the rotation fitted on the training rows must be unique",
+                format!("n={n}, p1={p1}, p2={p2}"),
+            )),
             Spec::LinReg { folds: Some(k), .. } if n < *k => Err(req(
                 &format!("at least {k} rows for {k}-fold cross-validation"),
                 format!("n={n}"),
@@ -399,6 +430,9 @@ impl Spec {
                 o => Ok(o.apply(procrustes::nbs(ctx, id)?)),
             },
             Spec::ShapeMetric { alpha, out } => procrustes::shape_metric(ctx, *alpha, *out, id),
+            Spec::ProcrustesCv { folds, out } => {
+                procrustes::procrustes_cv(ctx.x, ctx.y, *folds, *out, id)
+            }
             Spec::PermutationMetric { out } => procrustes::permutation_metric(ctx, *out, id),
             Spec::Cca { out } => {
                 let rho = ctx.canonical_correlations(id)?;
@@ -443,7 +477,9 @@ impl Spec {
         match self {
             Spec::Cka { .. } => Family::Cka,
             Spec::Nbs { .. } | Spec::Bures => Family::Nbs,
-            Spec::Procrustes { .. } | Spec::PermutationMetric { .. } => Family::Procrustes,
+            Spec::Procrustes { .. }
+            | Spec::ProcrustesCv { .. }
+            | Spec::PermutationMetric { .. } => Family::Procrustes,
             Spec::ShapeMetric { .. } => Family::ShapeMetric,
             Spec::Cca { .. } | Spec::Svcca { .. } | Spec::Pwcca => Family::Cca,
             Spec::Rsa { .. } => Family::Rsa,
@@ -613,6 +649,30 @@ impl Spec {
                         "netrep 0186b8a LinearMetric(alpha=1, zero_pad=True); diffscore 43456c2 `procrustes-*` (RegCCA, float64)".into(),
                     )
                 }
+                Spec::ProcrustesCv { folds, out } => {
+                    higher = *out == Out::AngularScore;
+                    parameters.push(p("folds", folds.to_string(), "KFold(k, shuffle=False) over rows"));
+                    requirements = format!("n ≥ {folds}, min(p1, p2) < training rows");
+                    (
+                        format!(
+                            "Cross-validated orthogonal Procrustes: centre with the training means, fit the rotation on {} of the {folds} contiguous folds, align the held-out rows with it and average the held-out {}",
+                            folds - 1,
+                            match out {
+                                Out::Euclidean => "Euclidean distances ‖Xte U − Yte V‖_F",
+                                Out::AngularScore => "angular distances, reported as 1 − d/(π/2)",
+                                _ => "angular distances arccos(⟨Xte U, Yte V⟩ / (‖Xte‖‖Yte‖))",
+                            }
+                        ),
+                        match out {
+                            Out::Euclidean => nonneg,
+                            Out::AngularScore => unit,
+                            _ => angle,
+                        },
+                        inv(true, true, *out != Out::Euclidean, true, false),
+                        true,
+                        "diffscore 43456c2 `procrustes-angular#5folds_cv` (kfold_crossval + RegCCA(alpha=1)); its `procrustes-angular-score#5folds_cv` is the Euclidean and `procrustes-euclidean-score#5folds_cv` the angular distance".into(),
+                    )
+                }
                 Spec::ShapeMetric { alpha, out } => {
                     higher = false;
                     parameters.push(p(
@@ -690,12 +750,16 @@ impl Spec {
                     )
                 }
                 Spec::Rsa { rdm, cmp } => {
-                    requirements = "n ≥ 3".into();
+                    requirements = match rdm {
+                        Rdm::Poisson => "n ≥ 3; non-negative counts".into(),
+                        _ => "n ≥ 3".into(),
+                    };
                     let rdesc = match rdm {
                         Rdm::Correlation => "correlation RDM 1 − corr(x_i, x_j) across units",
                         Rdm::Euclidean => "Euclidean-distance RDM",
                         Rdm::SquaredEuclidean => "squared-Euclidean RDM (rsatoolbox 'euclidean', /p)",
                         Rdm::Cosine => "cosine-distance RDM",
+                        Rdm::Poisson => "Poisson RDM (rsatoolbox: symmetrised KL divergence of smoothed rates, /p)",
                     };
                     let cdesc = match cmp {
                         Compare::Pearson => "Pearson correlation",
@@ -704,15 +768,32 @@ impl Spec {
                         Compare::TauA => "Kendall's tau-a",
                         Compare::RhoA => "Spearman's rho-a (no tie correction)",
                         Compare::Cosine => "cosine similarity",
+                        Compare::CosineCov => "whitened cosine (cosine of the double-centred −½HDH)",
+                        Compare::CorrCov => "whitened correlation (cosine of −½HDH after removing the mean distance)",
+                        Compare::Bures => "Bures similarity (fidelity of the double-centred −½HDH)",
+                        Compare::BuresMetric => "squared Bures metric (of the double-centred −½HDH)",
                     };
-                    let orth = !matches!(rdm, Rdm::Correlation);
+                    higher = *cmp != Compare::BuresMetric;
+                    let orth = !matches!(rdm, Rdm::Correlation | Rdm::Poisson);
                     let trans = matches!(rdm, Rdm::Euclidean | Rdm::SquaredEuclidean);
+                    // the metric keeps the RDM's scale; the others are ratios
+                    let scale = match rdm {
+                        Rdm::Poisson => false,
+                        Rdm::Correlation | Rdm::Cosine => true,
+                        _ => *cmp != Compare::BuresMetric,
+                    };
                     (
-                        format!("RSA: {cdesc} of the upper triangles of the {rdesc}s of X and Y"),
-                        signed,
-                        inv(true, orth, true, trans, false),
-                        true,
-                        "rsatoolbox 0.3.2 calc_rdm + compare (via similarity-repository 035b3be); kendall = scipy kendalltau (tau-b) as NeuroAIMetrics RSA".into(),
+                        format!("RSA: {cdesc} of the {rdesc}s of X and Y"),
+                        match cmp {
+                            Compare::Bures => unit,
+                            Compare::BuresMetric => nonneg,
+                            _ => signed,
+                        },
+                        inv(true, orth, scale, trans, false),
+                        // rsatoolbox's Bures clips only the first moment, which matters when the
+                        // Poisson RDM's second moment is indefinite
+                        !(*rdm == Rdm::Poisson && matches!(cmp, Compare::Bures | Compare::BuresMetric)),
+                        "rsatoolbox 0.3.2 calc_rdm + compare (via similarity-repository 035b3be); kendall = scipy kendalltau (tau-b) as NeuroAIMetrics RSA; mahalanobis (identity precision) = squared_euclidean".into(),
                     )
                 }
                 Spec::LinReg {
@@ -828,10 +909,6 @@ const ALIASES: &[(&str, &str)] = &[
         "cka-kernel=linear-hsic=gretton-score",
     ),
     (
-        "rsa-rdm=squared_euclidean-compare=cosine_cov",
-        "cka-kernel=linear-hsic=gretton-score",
-    ),
-    (
         "cka-angular",
         "cka-kernel=linear-hsic=gretton-distance=angular",
     ),
@@ -848,6 +925,19 @@ const ALIASES: &[(&str, &str)] = &[
     ("procrustes-angular-score", "procrustes-angular_score"),
     ("procrustes-euclidean", "procrustes-distance=euclidean"),
     ("cca-angular", "cca-distance=angular"),
+    (
+        "procrustes-angular#5folds_cv",
+        "procrustes-distance=angular-cv=5folds",
+    ),
+    // diffscore registers these two with swapped scoring methods; the aliases follow the values
+    (
+        "procrustes-euclidean-score#5folds_cv",
+        "procrustes-distance=angular-cv=5folds",
+    ),
+    (
+        "procrustes-angular-score#5folds_cv",
+        "procrustes-distance=euclidean-cv=5folds",
+    ),
     ("cca-angular-score", "cca-angular_score"),
     ("svcca-score", "cca-score"),
     (
@@ -910,6 +1000,9 @@ fn canonical_specs() -> Vec<Spec> {
     v.push(Spec::Bures);
     for out in [Angular, AngularScore, Score, Euclidean, SqEuclidean] {
         v.push(Spec::Procrustes { out });
+    }
+    for out in [Angular, AngularScore, Euclidean] {
+        v.push(Spec::ProcrustesCv { folds: 5, out });
     }
     for out in [Angular, Euclidean] {
         v.push(Spec::ShapeMetric { alpha: 0.5, out });
@@ -1051,8 +1144,10 @@ fn parse(raw: &str) -> Result<Spec, ParseError> {
         let rdm = match rdm {
             "correlation" => Rdm::Correlation,
             "euclidean" => Rdm::Euclidean,
-            "squared_euclidean" => Rdm::SquaredEuclidean,
+            // rsatoolbox's mahalanobis with its default identity precision
+            "squared_euclidean" | "mahalanobis" => Rdm::SquaredEuclidean,
             "cosine" => Rdm::Cosine,
+            "poisson" => Rdm::Poisson,
             _ => return Err(ParseError::Unknown),
         };
         let cmp = match cmp {
@@ -1062,6 +1157,10 @@ fn parse(raw: &str) -> Result<Spec, ParseError> {
             "tau_a" => Compare::TauA,
             "rho_a" => Compare::RhoA,
             "cosine" => Compare::Cosine,
+            "cosine_cov" => Compare::CosineCov,
+            "corr_cov" => Compare::CorrCov,
+            "bures" => Compare::Bures,
+            "bures_metric" => Compare::BuresMetric,
             _ => return Err(ParseError::Unknown),
         };
         return Ok(Spec::Rsa { rdm, cmp });
@@ -1107,6 +1206,25 @@ fn parse(raw: &str) -> Result<Spec, ParseError> {
             return Err(ParseError::Unknown);
         }
         return Ok(Spec::Cka { kernel, hsic, out });
+    }
+    if let Some(rest) = s.strip_prefix("procrustes-")
+        && let Some((out, k)) = rest.split_once("-cv=")
+    {
+        let folds: usize = k
+            .strip_suffix("folds")
+            .ok_or(ParseError::Unknown)?
+            .parse()
+            .map_err(|_| ParseError::Param(format!("bad fold count in `-cv={k}`")))?;
+        if folds < 2 {
+            return Err(ParseError::Param(
+                "cross-validation needs at least 2 folds".into(),
+            ));
+        }
+        let out = [Out::Angular, Out::AngularScore, Out::Euclidean]
+            .into_iter()
+            .find(|o| o.suffix() == out)
+            .ok_or(ParseError::Unknown)?;
+        return Ok(Spec::ProcrustesCv { folds, out });
     }
     let (base, out) = split_out(s).ok_or(ParseError::Unknown)?;
     use Out::*;
