@@ -7,6 +7,8 @@ use simscore::app::{self, Application};
 use simscore::config::{Cli, Command};
 
 fn main() -> anyhow::Result<()> {
+    // SAFETY: nothing else runs yet (the async runtime and the compute pools start below).
+    unsafe { simscore_core::process::init_compute() };
     let cli = Cli::parse();
     simscore::telemetry::init(cli.log_json);
     match cli.command {

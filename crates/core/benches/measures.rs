@@ -12,7 +12,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 use faer::{Accum, Mat, Par};
 use simscore_core::measures;
 use simscore_core::progress::NoProgress;
@@ -124,4 +124,10 @@ fn bench_dgemm(c: &mut Criterion) {
 }
 
 criterion_group!(benches, bench_dgemm, bench_measures);
-criterion_main!(benches);
+
+fn main() {
+    // SAFETY: first thing in main, before criterion or the compute pools start threads.
+    unsafe { simscore_core::process::init_compute() };
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -13,7 +13,7 @@
 
 use std::time::Duration;
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 use simscore_core::array::{Array, Dtype};
 use simscore_core::optim::{Optimization, OptimizeSpec, datasets};
 
@@ -97,4 +97,10 @@ fn bench_optim(c: &mut Criterion) {
 }
 
 criterion_group!(benches, bench_optim);
-criterion_main!(benches);
+
+fn main() {
+    // SAFETY: first thing in main, before criterion or the compute pools start threads.
+    unsafe { simscore_core::process::init_compute() };
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -11,4 +11,5 @@ pub mod linalg;
 pub mod measures;
 pub mod optim;
 pub mod plots;
+pub mod process;
 pub mod progress;
