@@ -575,8 +575,8 @@ fn linreg(
         blocks.push(Block {
             spp: pk.t()?.matmul(&pk)?,
             spt: pk.t()?.matmul(&tk)?,
-            sp: pk.sum_keepdim(0)?,
-            st: tk.sum_keepdim(0)?,
+            sp: tensor::col_sums(&pk)?,
+            st: tensor::col_sums(&tk)?,
             tt: tensor::frob2(&tk)?,
             len: r.len(),
         });
@@ -710,8 +710,8 @@ fn ridge<T: tensor::HostFloat>(
         blocks.push(Block {
             s: Var::from_tensor(&pk.t()?.matmul(&pk)?)?,
             c: Var::from_tensor(&pk.t()?.matmul(&tk)?)?,
-            sp: Var::from_tensor(&pk.sum_keepdim(0)?)?,
-            st: Var::from_tensor(&tk.sum_keepdim(0)?)?,
+            sp: Var::from_tensor(&tensor::col_sums(&pk)?)?,
+            st: Var::from_tensor(&tensor::col_sums(&tk)?)?,
             vp: Var::from_tensor(&pk)?,
             vt: Var::from_tensor(&tk)?,
             p: pk,

@@ -122,7 +122,7 @@ impl Factor {
 
     /// `‖1ᵀA‖² = Σ_ij (AAᵀ)_ij`.
     pub fn sum_gram(&self) -> Result<Tensor> {
-        tensor::frob2(&self.m.sum(0)?)
+        tensor::frob2(&tensor::col_sums(&self.m)?)
     }
 }
 

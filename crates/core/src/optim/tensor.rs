@@ -50,9 +50,21 @@ pub(crate) fn frob2(a: &Tensor) -> Result<Tensor> {
     a.sqr()?.sum_all()
 }
 
-/// Column-centred `a` (`H a`).
+/// Column sums `1ᵀa` (`1 × p`), as a product: candle's reduction over the leading dimension does
+/// two integer divisions per element. On the Hatsopoulos-shaped ridge benchmark this made an
+/// iteration about 10% faster (interleaved A/B runs); Mante-shaped runs did not change.
+pub(crate) fn col_sums(a: &Tensor) -> Result<Tensor> {
+    let n = a.dims()[0];
+    Tensor::ones((1, n), a.dtype(), a.device())?.matmul(a)
+}
+
+/// Column-centred `a` (`H a = a − 1 (1ᵀa)/n`), all in products so that the backward pass has no
+/// leading-dimension reduction either.
 pub(crate) fn center(a: &Tensor) -> Result<Tensor> {
-    a.broadcast_sub(&a.mean_keepdim(0)?)
+    let n = a.dims()[0];
+    let ones = Tensor::ones((n, 1), a.dtype(), a.device())?;
+    let mean = col_sums(a)?.affine(1.0 / n as f64, 0.0)?;
+    a - ones.matmul(&mean)?
 }
 
 /// A gradient term of a [`surrogate`]: the tensor `M` the host function read and `∂v/∂M`.
