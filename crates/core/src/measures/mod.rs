@@ -29,7 +29,7 @@ mod cka;
 mod context;
 mod matching;
 mod procrustes;
-mod regression;
+pub(crate) mod regression;
 mod rsa;
 mod spec;
 pub mod stats;

@@ -29,6 +29,7 @@ use candle_core::{DType, Device, Result, Tensor};
 use super::host::{self, FoldScore};
 use super::operand::{Operand, cross_norm2};
 use super::tensor::{self, Grad, scalar, surrogate, to_mat};
+use crate::measures::regression::kfold;
 use crate::measures::{self, MeasureError, MeasureInfo};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -522,18 +523,6 @@ fn rsa(a: &Operand, b: &Operand, cmp: RsaCompare) -> Result<Tensor> {
             dot / (na * nb)?.sqrt()?
         }
     }
-}
-
-/// sklearn `KFold(k)` contiguous test ranges.
-pub(crate) fn kfold(n: usize, k: usize) -> Vec<std::ops::Range<usize>> {
-    let mut out = Vec::with_capacity(k);
-    let mut start = 0;
-    for i in 0..k {
-        let size = n / k + usize::from(i < n % k);
-        out.push(start..start + size);
-        start += size;
-    }
-    out
 }
 
 /// diffscore `measure_linreg`: predict `t` (first argument) from `p`, mean over folds.
