@@ -19,7 +19,7 @@
 use faer::{Mat, MatRef};
 
 use super::context::Ctx;
-use super::regression::{kfold, select_rows};
+use super::regression::{select_rows, splits};
 use super::spec::Out;
 use super::{MeasureError, guarded_arccos, linear_sum_assignment};
 use crate::linalg;
@@ -145,9 +145,8 @@ pub(crate) fn procrustes_cv(
     let n = x.nrows();
     let r = x.ncols().min(y.ncols());
     let mut total = 0.0;
-    for test in kfold(n, folds) {
-        let train: Vec<usize> = (0..test.start).chain(test.end..n).collect();
-        let test: Vec<usize> = test.collect();
+    let rows: Vec<usize> = (0..n).collect();
+    for (train, test) in splits(n, Some(folds), &rows) {
         let (xtr, ytr) = (select_rows(x, &train), select_rows(y, &train));
         let (mx, my) = (
             linalg::column_means(xtr.as_ref()),

@@ -47,7 +47,11 @@ pub(crate) fn select_rows(m: MatRef<'_, f64>, rows: &[usize]) -> Mat<f64> {
 }
 
 /// Train/test row indices for every fold; `None` folds = in-sample (train = test = all).
-fn splits(n: usize, folds: Option<usize>, order: &[usize]) -> Vec<(Vec<usize>, Vec<usize>)> {
+pub(crate) fn splits(
+    n: usize,
+    folds: Option<usize>,
+    order: &[usize],
+) -> Vec<(Vec<usize>, Vec<usize>)> {
     match folds {
         None => vec![((0..n).collect(), (0..n).collect())],
         Some(k) => kfold(n, k)

@@ -2,8 +2,8 @@
 //!
 //! RDMs (`n × n`, upper triangle `i < j` in `np.triu_indices(n, 1)` order):
 //! - `correlation`: rows centred across units and normalised, `1 − x̂_i·x̂_j` (rsatoolbox);
-//! - `squared_euclidean`: `‖x_i‖² + ‖x_j‖² − 2 x_i·x_j` from the raw Gram, as rsatoolbox (its
-//!   `/p` factor changes no comparison); exact on integer data, so ties are kept;
+//! - `squared_euclidean`: `(‖x_i‖² + ‖x_j‖² − 2 x_i·x_j)/p` from the raw Gram, as rsatoolbox
+//!   (the `/p` matters only to the Bures metric, which keeps the RDM's scale);
 //! - `euclidean`: its square root (thingsvision / scipy `pdist`);
 //! - `cosine`: `1 − x_i·x_j/(‖x_i‖‖x_j‖)` (thingsvision);
 //! - `poisson` (rsatoolbox): symmetrised KL divergence of Poisson rates smoothed towards the
