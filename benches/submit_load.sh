@@ -6,12 +6,13 @@
 #   bash benches/submit_load.sh            # Postgres at 127.0.0.1:5432, database created per run
 #   DB=sqlite bash benches/submit_load.sh
 #   PG_SOCKET=/var/run/postgresql bash benches/submit_load.sh   # Postgres over its Unix socket
-# Env: CONNECTIONS (wrk, default 16), CONNS (database pool, default 16), SECONDS_RUN (default 15)
+# Env: CONNECTIONS (wrk, default 16), CONNS (database pool, default 16), SECONDS_RUN (default 15),
+# BIN (a simscore binary to measure instead of building this checkout)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { echo "install wrk (apt-get install wrk)"; exit 1; }
-cargo build --release -q
-bin=target/release/simscore
+if [ -z "${BIN:-}" ]; then cargo build --release -q; fi
+bin=${BIN:-target/release/simscore} # BIN=path/to/simscore compares builds
 work=$(mktemp -d)
 if [ "${DB:-postgres}" = sqlite ]; then
   export SIMSCORE_DATABASE_URL="sqlite://$work/db.sqlite"

@@ -10,6 +10,16 @@
 //! `lease_expires_ms`; the worker renews the lease by heartbeat; every later write is fenced on
 //! (id, lease_owner, attempts, status = running), so a worker that lost its lease cannot write.
 
+// `sqlx::query` wants static SQL; this macro splices the shared column list into literals.
+macro_rules! job_columns {
+    () => {
+        "id, owner, kind, spec, priority, status, progress, message, attempts, max_attempts, \
+         cancel_requested, error, result, reproducibility, idempotency_key, created_ms, \
+         started_ms, finished_ms, updated_ms"
+    };
+}
+
+mod group_commit;
 mod queue;
 
 use std::collections::HashMap;
@@ -92,6 +102,8 @@ pub struct Store {
     /// upload, so an entry can only go stale by deletion, and `enqueue` checks, in the statement
     /// that queues the job, that every input still exists.
     job_inputs_meta: Arc<Mutex<HashMap<String, Dataset>>>,
+    /// Postgres only: shares statements and commits among concurrent submissions.
+    batcher: Option<group_commit::Batcher>,
 }
 
 /// Entries kept in `Store::job_inputs_meta` before it starts over.
@@ -164,12 +176,15 @@ impl Store {
         if backend == Backend::Sqlite {
             pool.execute("PRAGMA journal_mode = WAL").await?;
         }
+        let batcher =
+            (backend == Backend::Postgres).then(|| group_commit::Batcher::start(pool.clone()));
         let store = Store {
             pool,
             backend,
             url,
             wake: Arc::new(Notify::new()),
             job_inputs_meta: Arc::default(),
+            batcher,
         };
         store.migrate().await?;
         Ok(store)
@@ -181,6 +196,12 @@ impl Store {
             Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.pool).await,
         }
         .context("applying database migrations")
+    }
+
+    fn batcher(&self) -> anyhow::Result<&group_commit::Batcher> {
+        self.batcher
+            .as_ref()
+            .context("submissions are batched only on Postgres")
     }
 
     pub fn backend(&self) -> Backend {

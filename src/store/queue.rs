@@ -5,7 +5,7 @@ use anyhow::Context;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Backend, NOTIFY_CHANNEL, Store, StoreError, StoreResult, page};
+use super::{Backend, Store, StoreError, StoreResult, page};
 use crate::domain::{
     Artifact, Job, JobEvent, JobStatus, Lease, Page, User, new_id, now_ms, rfc3339,
 };
@@ -45,15 +45,6 @@ pub struct QueueCount {
     pub count: i64,
 }
 
-// `sqlx::query` wants static SQL; these macros splice the shared column list into literals.
-macro_rules! job_columns {
-    () => {
-        "id, owner, kind, spec, priority, status, progress, message, attempts, max_attempts, \
-         cancel_requested, error, result, reproducibility, idempotency_key, created_ms, \
-         started_ms, finished_ms, updated_ms"
-    };
-}
-
 impl Store {
     /// Queues a job. With an idempotency key already used by this owner, returns the job created
     /// the first time (`created = false`) if the request was the same, and a conflict otherwise.
@@ -66,7 +57,7 @@ impl Store {
         let id = new_id();
         let now = now_ms();
         if self.backend == Backend::Postgres {
-            if let Some(job) = self.enqueue_postgres(&id, now, &new).await? {
+            if let Some(job) = self.batcher()?.enqueue(&id, now, &new).await? {
                 self.wake.notify_waiters();
                 return Ok((job, true));
             }
@@ -138,73 +129,6 @@ impl Store {
         self.wake.notify_waiters();
         let job = self.job(&id).await?;
         Ok((job, true))
-    }
-
-    /// Postgres: the job, its inputs, its first event and the wake-up notification in one
-    /// statement (one round trip, atomic without BEGIN/COMMIT), returning the row; only if every
-    /// input dataset still exists, which the statement holds (FOR KEY SHARE) until it commits.
-    /// `None` when nothing was inserted (an input is gone, or the idempotency key is taken).
-    async fn enqueue_postgres(&self, id: &str, now: i64, new: &NewJob) -> StoreResult<Option<Job>> {
-        // $1..$10 are fixed; each input adds a (dataset, sha256) pair from $11 on, then the count.
-        let k = new.inputs.len();
-        // A CTE sees only the ones before it: the inputs are locked before the job is inserted
-        // and inserted after it.
-        let (lock_inputs, guard, insert_inputs) = if k == 0 {
-            (String::new(), String::new(), String::new())
-        } else {
-            (
-                format!(
-                    "d as (select id from datasets where id in ({}) for key share),",
-                    placeholders(11, k, 2)
-                ),
-                format!("where (select count(*) from d) = ${}", 11 + 2 * k),
-                format!(
-                    ", i as (insert into job_inputs (job_id, dataset_id, sha256)
-                             select j.id, v.dataset_id, v.sha256
-                             from j, (values {}) as v(dataset_id, sha256))",
-                    (0..k)
-                        .map(|m| format!("(${}, ${})", 11 + 2 * m, 12 + 2 * m))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            )
-        };
-        let sql = format!(
-            concat!(
-                "with {} j as (insert into jobs (id, owner, kind, spec, priority, status,
-                                                 max_attempts, idempotency_key, created_ms, updated_ms)
-                               select $1, $2, $3, $4, $5, 'queued', $6, $7, $8, $8 {}
-                               on conflict (owner, idempotency_key) do nothing
-                               returning *)
-                 {}
-                 , e as (insert into job_events (job_id, ts_ms, kind, data)
-                         select j.id, $8, 'status', $9 from j)
-                 select ",
-                job_columns!(),
-                " from j, lateral (select pg_notify($10, j.kind)) as n"
-            ),
-            lock_inputs, guard, insert_inputs
-        );
-        // Only placeholders are spliced in: the values travel as bind parameters.
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .bind(&new.owner)
-            .bind(&new.kind)
-            .bind(new.spec.to_string())
-            .bind(new.priority)
-            .bind(new.max_attempts)
-            .bind(new.idempotency_key.as_deref())
-            .bind(now)
-            .bind(serde_json::json!({"status": "queued"}).to_string())
-            .bind(NOTIFY_CHANNEL);
-        for (dataset_id, sha) in &new.inputs {
-            q = q.bind(dataset_id).bind(sha);
-        }
-        if k > 0 {
-            q = q.bind(k as i64);
-        }
-        let row = q.fetch_optional(&self.pool).await?;
-        row.as_ref().map(job_from_row).transpose()
     }
 
     /// The error for a job whose input datasets are not all there any more.
@@ -798,7 +722,7 @@ fn same_request(existing: Job, new: &NewJob) -> StoreResult<Job> {
     }
 }
 
-fn job_from_row(row: &AnyRow) -> StoreResult<Job> {
+pub(super) fn job_from_row(row: &AnyRow) -> StoreResult<Job> {
     let json = |col: &str| -> StoreResult<Option<serde_json::Value>> {
         let text: Option<String> = row.try_get(col)?;
         Ok(text

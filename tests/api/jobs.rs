@@ -298,6 +298,106 @@ async fn attempts_are_bounded(backend: Backend) {
 }
 on_both_backends!(attempts_are_bounded);
 
+/// Concurrent submissions (on Postgres they share statements and commits): every one gets its
+/// own answer. Plain jobs are all queued once with their inputs and first event; pairs that share
+/// an idempotency key get one job between them; jobs naming a missing dataset, and jobs whose
+/// insert fails (an owner who does not exist), are refused without failing their neighbours.
+async fn concurrent_submissions(backend: Backend) {
+    let dir = tempfile::tempdir().expect("dir");
+    let Some(url) = fresh_database(backend, dir.path()).await else {
+        return;
+    };
+    let store = Store::connect(&url, 8).await.expect("store");
+    let user = store.ensure_user("u", Role::User).await.expect("user");
+    let (dataset, _) = store
+        .insert_dataset(&user, "x", &"ab".repeat(32), 8, &[])
+        .await
+        .expect("dataset");
+    let input = (dataset.id.clone(), dataset.sha256.clone());
+    let job = |n: usize, key: Option<String>, inputs: Vec<(String, String)>| NewJob {
+        owner: user.id.clone(),
+        kind: "score".into(),
+        spec: json!({"n": n, "text": "quote \" and \u{e9}"}),
+        priority: (n % 3) as i64,
+        max_attempts: 3,
+        idempotency_key: key,
+        inputs,
+    };
+    let mut submissions = Vec::new();
+    for n in 0..80 {
+        submissions.push(job(n, None, vec![input.clone()]));
+    }
+    for pair in 0..15 {
+        for _ in 0..2 {
+            submissions.push(job(
+                100 + pair,
+                Some(format!("key-{pair}")),
+                vec![input.clone()],
+            ));
+        }
+    }
+    for n in 0..10 {
+        let missing = ("no-such-dataset".to_string(), "00".repeat(32));
+        submissions.push(job(200 + n, None, vec![input.clone(), missing]));
+    }
+    for n in 0..5 {
+        let mut ghost = job(300 + n, None, vec![input.clone()]);
+        ghost.owner = "no-such-user".into();
+        submissions.push(ghost);
+    }
+    let answers = futures::future::join_all(submissions.iter().map(|new| {
+        let store = store.clone();
+        let new = new.clone();
+        async move { store.enqueue(new).await }
+    }))
+    .await;
+
+    let mut ids = std::collections::HashSet::new();
+    for (new, answer) in submissions.iter().zip(&answers).take(80) {
+        let (job, created) = answer.as_ref().expect("queued");
+        assert!(*created);
+        assert_eq!((&job.spec, job.priority), (&new.spec, new.priority));
+        assert_eq!(job.status, JobStatus::Queued);
+        assert!(ids.insert(job.id.clone()), "one id per job");
+    }
+    for pair in answers[80..110].chunks(2) {
+        let (a, a_created) = pair[0].as_ref().expect("queued");
+        let (b, b_created) = pair[1].as_ref().expect("queued");
+        assert_eq!(a.id, b.id, "one job per idempotency key");
+        assert!(a_created ^ b_created, "exactly one of the pair created it");
+        assert!(ids.insert(a.id.clone()));
+    }
+    for answer in &answers[110..120] {
+        match answer {
+            Err(simscore::store::StoreError::MissingInput(detail)) => {
+                assert!(detail.contains("no-such-dataset"), "{detail}")
+            }
+            other => panic!("expected a missing input, got {other:?}"),
+        }
+    }
+    for answer in &answers[120..] {
+        assert!(
+            matches!(answer, Err(simscore::store::StoreError::Database(_))),
+            "{answer:?}"
+        );
+    }
+    // Exactly the 95 accepted jobs are queued, each with its input and its queued event.
+    let mut claimed = 0;
+    while let Some(c) = store.claim("W", &["score"], 60_000).await.expect("claim") {
+        assert!(
+            ids.remove(&c.job.id),
+            "claimed once, and only accepted jobs"
+        );
+        assert_eq!(c.inputs, vec![input.clone()]);
+        let events = store.events_after(&c.job.id, 0, 10).await.expect("events");
+        assert_eq!(events[0].data, json!({"status": "queued"}), "{events:?}");
+        claimed += 1;
+    }
+    assert_eq!(claimed, 95);
+    assert!(ids.is_empty());
+}
+on_both_backends!(concurrent_submissions);
+
 /// Crash recovery: two worker processes; `kill -9` the one running the job; the other finishes it
 /// with exactly one result and attempts = 2.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
