@@ -102,8 +102,8 @@ pub struct Store {
     /// upload, so an entry can only go stale by deletion, and `enqueue` checks, in the statement
     /// that queues the job, that every input still exists.
     job_inputs_meta: Arc<Mutex<HashMap<String, Dataset>>>,
-    /// Postgres only: shares statements and commits among concurrent submissions.
-    batcher: Option<group_commit::Batcher>,
+    /// Shares statements and commits among concurrent submissions.
+    batcher: group_commit::Batcher,
 }
 
 /// Entries kept in `Store::job_inputs_meta` before it starts over.
@@ -176,8 +176,7 @@ impl Store {
         if backend == Backend::Sqlite {
             pool.execute("PRAGMA journal_mode = WAL").await?;
         }
-        let batcher =
-            (backend == Backend::Postgres).then(|| group_commit::Batcher::start(pool.clone()));
+        let batcher = group_commit::Batcher::start(pool.clone(), backend);
         let store = Store {
             pool,
             backend,
@@ -196,12 +195,6 @@ impl Store {
             Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.pool).await,
         }
         .context("applying database migrations")
-    }
-
-    fn batcher(&self) -> anyhow::Result<&group_commit::Batcher> {
-        self.batcher
-            .as_ref()
-            .context("submissions are batched only on Postgres")
     }
 
     pub fn backend(&self) -> Backend {

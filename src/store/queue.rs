@@ -56,79 +56,18 @@ impl Store {
         }
         let id = new_id();
         let now = now_ms();
-        if self.backend == Backend::Postgres {
-            if let Some(job) = self.batcher()?.enqueue(&id, now, &new).await? {
-                self.wake.notify_waiters();
-                return Ok((job, true));
-            }
-            // Nothing inserted: a concurrent request with the same key won the race, or an input
-            // was deleted since validation.
-            if let Some(key) = &new.idempotency_key
-                && let Some(existing) = self.job_by_idempotency_key(&new.owner, key).await?
-            {
-                return same_request(existing, &new).map(|j| (j, false));
-            }
-            return Err(self.missing_input(&new).await);
+        if let Some(job) = self.batcher.enqueue(&id, now, &new).await? {
+            self.wake.notify_waiters();
+            return Ok((job, true));
         }
-        let mut tx = self.pool.begin_with(self.backend.begin_write()).await?;
-        if !new.inputs.is_empty() {
-            // Writers are serialised (BEGIN IMMEDIATE), so a deletion cannot slip in after this.
-            let sql = format!(
-                "select count(*) as n from datasets where id in ({})",
-                placeholders(1, new.inputs.len(), 1)
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (dataset_id, _) in &new.inputs {
-                q = q.bind(dataset_id);
-            }
-            let n: i64 = q.fetch_one(&mut *tx).await?.try_get("n")?;
-            if n != new.inputs.len() as i64 {
-                tx.rollback().await?;
-                return Err(self.missing_input(&new).await);
-            }
+        // Nothing inserted: a concurrent request with the same key won the race, or an input was
+        // deleted since validation.
+        if let Some(key) = &new.idempotency_key
+            && let Some(existing) = self.job_by_idempotency_key(&new.owner, key).await?
+        {
+            return same_request(existing, &new).map(|j| (j, false));
         }
-        let inserted = sqlx::query(
-            "insert into jobs (id, owner, kind, spec, priority, status, max_attempts, idempotency_key,
-                               created_ms, updated_ms)
-             values ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $8)
-             on conflict (owner, idempotency_key) do nothing",
-        )
-        .bind(&id)
-        .bind(&new.owner)
-        .bind(&new.kind)
-        .bind(new.spec.to_string())
-        .bind(new.priority)
-        .bind(new.max_attempts)
-        .bind(new.idempotency_key.as_deref())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if !inserted {
-            tx.rollback().await?;
-            return self.existing_for_key(&new).await.map(|j| (j, false));
-        }
-        for (dataset_id, sha) in &new.inputs {
-            sqlx::query("insert into job_inputs (job_id, dataset_id, sha256) values ($1, $2, $3)")
-                .bind(&id)
-                .bind(dataset_id)
-                .bind(sha)
-                .execute(&mut *tx)
-                .await?;
-        }
-        insert_event(
-            &mut tx,
-            &id,
-            now,
-            "status",
-            serde_json::json!({"status": "queued"}),
-        )
-        .await?;
-        tx.commit().await?;
-        self.wake.notify_waiters();
-        let job = self.job(&id).await?;
-        Ok((job, true))
+        Err(self.missing_input(&new).await)
     }
 
     /// The error for a job whose input datasets are not all there any more.
@@ -149,17 +88,6 @@ impl Store {
             }
         }
         StoreError::Conflict("the job could not be queued; submit it again".into())
-    }
-
-    /// The job an earlier request with `new`'s idempotency key created (a concurrent request with
-    /// the same key won the race), if `new` repeats that request.
-    async fn existing_for_key(&self, new: &NewJob) -> StoreResult<Job> {
-        let key = new.idempotency_key.as_deref().unwrap_or_default();
-        let existing = self
-            .job_by_idempotency_key(&new.owner, key)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        same_request(existing, new)
     }
 
     async fn job_by_idempotency_key(&self, owner: &str, key: &str) -> StoreResult<Option<Job>> {
@@ -683,7 +611,7 @@ async fn holds(tx: &mut sqlx::Transaction<'_, sqlx::Any>, lease: &Lease) -> Stor
     Ok(row.is_some())
 }
 
-async fn insert_event(
+pub(super) async fn insert_event(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     job_id: &str,
     ts_ms: i64,
@@ -698,14 +626,6 @@ async fn insert_event(
         .execute(&mut **tx)
         .await?;
     Ok(())
-}
-
-/// `$start, $(start + step), …`: `count` placeholders for a dynamic `in (…)` list.
-fn placeholders(start: usize, count: usize, step: usize) -> String {
-    (0..count)
-        .map(|m| format!("${}", start + step * m))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// An idempotent retry must repeat the original request; a different one under the same key is a
