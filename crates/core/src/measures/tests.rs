@@ -41,3 +41,29 @@ fn parametrised_ids_parse() {
         Err(MeasureError::InvalidParameter { .. })
     ));
 }
+
+#[test]
+fn non_finite_entries_are_located_on_any_layout() {
+    let y = faer::Mat::<f64>::from_fn(6, 3, |i, j| (i + j) as f64);
+    for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        let mut x = faer::Mat::<f64>::from_fn(6, 4, |i, j| (i * j) as f64);
+        x[(4, 2)] = bad;
+        let xt = x.transpose().to_owned();
+        for view in [x.as_ref(), xt.transpose()] {
+            match validate_pair(view, y.as_ref()) {
+                Err(MeasureError::NonFinite {
+                    which, row, col, ..
+                }) => {
+                    assert_eq!((which.as_str(), row, col), ("X", 4, 2))
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
+            assert!(matches!(
+                validate_pair(y.as_ref(), view),
+                Err(MeasureError::NonFinite { .. })
+            ));
+        }
+    }
+    let x = faer::Mat::<f64>::from_fn(6, 4, |i, j| (i * j) as f64);
+    assert!(validate_pair(x.as_ref(), y.as_ref()).is_ok());
+}

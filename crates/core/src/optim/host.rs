@@ -174,7 +174,7 @@ pub(crate) fn ridge_fold(
 ) -> Result<FoldGrad, String> {
     let p = g_tr.nrows();
     enum Solver {
-        Chol(faer::linalg::solvers::Llt<f64>),
+        Chol(linalg::Cholesky<f64>),
         Pinv { e: Mat<f64>, d: Vec<f64> },
     }
     let solver = if lambda > 0.0 {
@@ -183,8 +183,8 @@ pub(crate) fn ridge_fold(
             a[(i, i)] += lambda;
         }
         Solver::Chol(
-            a.llt(faer::Side::Lower)
-                .map_err(|_| "the ridge system is not positive definite".to_string())?,
+            linalg::Cholesky::new(a)
+                .ok_or_else(|| "the ridge system is not positive definite".to_string())?,
         )
     } else {
         let (lam, e) = linalg::sym_eigen(g_tr).map_err(|e| e.to_string())?;
@@ -198,10 +198,7 @@ pub(crate) fn ridge_fold(
     };
     let solve = |b: MatRef<'_, f64>| -> Mat<f64> {
         match &solver {
-            Solver::Chol(llt) => {
-                use faer::linalg::solvers::Solve;
-                llt.solve(b)
-            }
+            Solver::Chol(llt) => llt.solve(b),
             Solver::Pinv { e, d } => {
                 let mut eb = linalg::mul_tn(e.as_ref(), b);
                 for i in 0..eb.nrows() {
@@ -303,13 +300,16 @@ pub(crate) fn nuclear_tensor(
         }
         _ => {
             let h = super::tensor::to_mat_t::<f32>(m)?;
-            let svd = h.thin_svd().map_err(msg)?;
-            let s: Vec<f64> = svd.S().column_vector().iter().map(|&v| v as f64).collect();
+            let svd = linalg::thin_svd(h.as_ref()).map_err(msg)?;
+            let s: Vec<f64> = svd.s.iter().map(|&v| v as f64).collect();
             let value = s.iter().sum();
             let smax = s.iter().cloned().fold(0.0, f64::max);
             let tol = smax * h.nrows().max(h.ncols()) as f64 * f32::EPSILON as f64;
             let r = s.iter().filter(|&&v| v > tol).count();
-            let g = svd.U().subcols(0, r) * svd.V().subcols(0, r).transpose();
+            let g = linalg::mul(
+                svd.u.as_ref().subcols(0, r),
+                svd.v.as_ref().subcols(0, r).transpose(),
+            );
             Ok((
                 value,
                 super::tensor::from_mat_t(g.as_ref(), m.dtype(), m.device())?,
@@ -320,7 +320,7 @@ pub(crate) fn nuclear_tensor(
 
 /// Ridge fold on the host in `T`: the Cholesky factor of `g_tr + λI` and `W = (g_tr + λI)^{−1} c_tr`.
 pub(crate) struct RidgeSolve<T: super::tensor::HostFloat> {
-    llt: faer::linalg::solvers::Llt<T>,
+    llt: crate::linalg::Cholesky<T>,
     pub w: Mat<T>,
 }
 
@@ -329,15 +329,13 @@ pub(crate) fn ridge_solve<T: super::tensor::HostFloat>(
     c_tr: MatRef<'_, T>,
     lambda: f64,
 ) -> Result<RidgeSolve<T>, String> {
-    use faer::linalg::solvers::Solve;
     let mut a = g_tr;
     let l = T::from_host_f64(lambda);
     for i in 0..a.nrows() {
         a[(i, i)] += l;
     }
-    let llt = a
-        .llt(faer::Side::Lower)
-        .map_err(|_| "the ridge system is not positive definite".to_string())?;
+    let llt = crate::linalg::Cholesky::new(a)
+        .ok_or_else(|| "the ridge system is not positive definite".to_string())?;
     let w = llt.solve(c_tr);
     Ok(RidgeSolve { llt, w })
 }
@@ -345,9 +343,8 @@ pub(crate) fn ridge_solve<T: super::tensor::HostFloat>(
 impl<T: super::tensor::HostFloat> RidgeSolve<T> {
     /// Given `H = ∂v/∂W`: `(∂v/∂c_tr, ∂v/∂g_tr) = (A^{−1}H, −A^{−1}H Wᵀ)`.
     pub fn adjoint(&self, h: MatRef<'_, T>) -> (Mat<T>, Mat<T>) {
-        use faer::linalg::solvers::Solve;
         let m = self.llt.solve(h);
-        let mut g = &m * self.w.transpose();
+        let mut g = crate::linalg::mul(m.as_ref(), self.w.transpose());
         for j in 0..g.ncols() {
             for i in 0..g.nrows() {
                 g[(i, j)] = -g[(i, j)];
