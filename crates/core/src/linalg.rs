@@ -24,9 +24,12 @@ pub enum LinalgError {
     EigenNoConvergence,
 }
 
-/// `Par::Seq` below about a million flops, otherwise the global rayon pool.
+/// Below this many flops a decomposition or product runs on the calling thread (see [`par_for`]).
+pub const PAR_MIN_FLOPS: f64 = 5e7;
+
+/// `Par::Seq` below [`PAR_MIN_FLOPS`], otherwise the global rayon pool.
 pub fn par_for(flops: f64) -> Par {
-    if flops < 2e6 || rayon::current_num_threads() <= 1 {
+    if flops < PAR_MIN_FLOPS || rayon::current_num_threads() <= 1 {
         Par::Seq
     } else {
         Par::rayon(0)
