@@ -47,31 +47,36 @@ pub(crate) fn cka(
 }
 
 fn linear(ctx: &Ctx<'_>, hsic: Hsic, id: &str) -> Result<f64, MeasureError> {
-    if ctx.nx2() == 0.0 {
+    let t = ctx.linear();
+    // ‖XcᵀXc‖_F = 0 exactly when Xc = 0, and it is at hand (‖Xc‖² would be another pass).
+    if t.hxx == 0.0 {
         return Err(degenerate(id, "X"));
     }
-    if ctx.ny2() == 0.0 {
+    if t.hyy == 0.0 {
         return Err(degenerate(id, "Y"));
     }
-    let t = ctx.linear();
+    let (rx, ry) = match hsic {
+        Hsic::Gretton => (&[][..], &[][..]),
+        _ => ctx.row_norms2(),
+    };
     let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
     let (num, dx, dy) = match hsic {
         Hsic::Gretton => (t.hxy, t.hxx, t.hyy),
         Hsic::Lange => (
-            t.hxy - dot(&t.rx, &t.ry),
-            t.hxx - dot(&t.rx, &t.rx),
-            t.hyy - dot(&t.ry, &t.ry),
+            t.hxy - dot(rx, ry),
+            t.hxx - dot(rx, rx),
+            t.hyy - dot(ry, ry),
         ),
         Hsic::Song => {
             let n = ctx.n() as f64;
-            let (sx, sy) = (t.rx.iter().sum::<f64>(), t.ry.iter().sum::<f64>());
+            let (sx, sy) = (rx.iter().sum::<f64>(), ry.iter().sum::<f64>());
             let d = |h: f64, a: &[f64], b: &[f64], na: f64, nb: f64| {
                 h - n / (n - 2.0) * dot(a, b) + na * nb / ((n - 1.0) * (n - 2.0))
             };
             (
-                d(t.hxy, &t.rx, &t.ry, sx, sy),
-                d(t.hxx, &t.rx, &t.rx, sx, sx),
-                d(t.hyy, &t.ry, &t.ry, sy, sy),
+                d(t.hxy, rx, ry, sx, sy),
+                d(t.hxx, rx, rx, sx, sx),
+                d(t.hyy, ry, ry, sy, sy),
             )
         }
     };

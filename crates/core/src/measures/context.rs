@@ -14,14 +14,12 @@ use super::MeasureError;
 use crate::linalg;
 
 /// Linear-kernel terms of centred `X` and `Y`: `hxy = ‖XcᵀYc‖_F² = ⟨K_X, K_Y⟩`,
-/// `hxx = ‖XcᵀXc‖_F² = ‖K_X‖²`, `hyy`, and the row squared norms `rx_i = (K_X)_ii`.
+/// `hxx = ‖XcᵀXc‖_F² = ‖K_X‖²`, `hyy`.
 #[derive(Debug, Clone)]
 pub(crate) struct LinearTerms {
     pub hxy: f64,
     pub hxx: f64,
     pub hyy: f64,
-    pub rx: Vec<f64>,
-    pub ry: Vec<f64>,
 }
 
 /// The upper-triangle RDM vectors of X and Y for one RDM kind.
@@ -36,6 +34,7 @@ pub(crate) struct Ctx<'a> {
     yr: OnceCell<Mat<f64>>,
     cross_sv: OnceCell<Result<Vec<f64>, MeasureError>>,
     linear: OnceCell<LinearTerms>,
+    row_norms: OnceCell<(Vec<f64>, Vec<f64>)>,
     kx: OnceCell<Mat<f64>>,
     ky: OnceCell<Mat<f64>>,
     cca: OnceCell<Result<Vec<f64>, MeasureError>>,
@@ -56,6 +55,7 @@ impl<'a> Ctx<'a> {
             yr: OnceCell::new(),
             cross_sv: OnceCell::new(),
             linear: OnceCell::new(),
+            row_norms: OnceCell::new(),
             kx: OnceCell::new(),
             ky: OnceCell::new(),
             cca: OnceCell::new(),
@@ -158,16 +158,6 @@ impl<'a> Ctx<'a> {
             let feature_cost = n * (2.0 * p1 * p2 + p1 * p1 + p2 * p2);
             let gram_cost = n * n * (p1 + p2) + 3.0 * n * n;
             let (xc, yc) = (self.xc(), self.yc());
-            let row_norms = |m: MatRef<'_, f64>| -> Vec<f64> {
-                let mut r = vec![0.0; m.nrows()];
-                for j in 0..m.ncols() {
-                    let c = m.col(j);
-                    for (i, ri) in r.iter_mut().enumerate() {
-                        *ri += c[i] * c[i];
-                    }
-                }
-                r
-            };
             let (hxy, hxx, hyy) =
                 if self.kx.get().is_some() && self.ky.get().is_some() || gram_cost < feature_cost {
                     let (kx, ky) = (self.kx(), self.ky());
@@ -186,14 +176,27 @@ impl<'a> Ctx<'a> {
                         linalg::frob2(cyy.as_ref()),
                     )
                 };
-            LinearTerms {
-                hxy,
-                hxx,
-                hyy,
-                rx: row_norms(xc),
-                ry: row_norms(yc),
-            }
+            LinearTerms { hxy, hxx, hyy }
         })
+    }
+
+    /// Squared row norms of `Xc` and `Yc` (the Gram diagonals `(K_X)_ii`, `(K_Y)_ii`), which the
+    /// unbiased HSIC estimators need.
+    pub fn row_norms2(&self) -> (&[f64], &[f64]) {
+        let (rx, ry) = self.row_norms.get_or_init(|| {
+            let norms = |m: MatRef<'_, f64>| -> Vec<f64> {
+                let mut r = vec![0.0; m.nrows()];
+                for j in 0..m.ncols() {
+                    let c = m.col(j).try_as_col_major().expect("owned, contiguous");
+                    for (ri, v) in r.iter_mut().zip(c.as_slice()) {
+                        *ri += v * v;
+                    }
+                }
+                r
+            };
+            (norms(self.xc()), norms(self.yc()))
+        });
+        (rx, ry)
     }
 
     /// Canonical correlations of X and Y (see `cca.rs`), cached.
