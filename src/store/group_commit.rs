@@ -139,9 +139,9 @@ async fn insert(
     }
 }
 
-/// Postgres: one statement (atomic without BEGIN/COMMIT) queues every job of the batch whose input datasets
-/// all still exist, which it holds (FOR KEY SHARE) until it commits: the jobs, their inputs, their
-/// first events and the wake-up notification. Returns the inserted rows by id.
+/// Postgres: one statement (atomic without BEGIN/COMMIT) queues every job of the batch whose
+/// input datasets all still exist, which it holds (FOR KEY SHARE) until it commits: the jobs,
+/// their inputs, their first events and the wake-up notification. Returns the inserted rows by id.
 ///
 /// The batch travels as one JSON parameter, so the statement text, and with it the prepared
 /// statement, is the same whatever the batch size. Specs travel as JSON strings, so the stored

@@ -9,22 +9,23 @@
 
 use faer::{Mat, MatRef};
 
+use super::tensor::HostFloat;
 use crate::linalg::{self, LinalgError};
 
 /// `‖M‖_*` and its gradient `U_r V_rᵀ` (singular vectors of the singular values above
-/// `s_max · max(m, n) · ε`, the minimal-norm subgradient at rank-deficient points).
-pub(crate) fn nuclear(m: MatRef<'_, f64>) -> Result<(f64, Mat<f64>), LinalgError> {
+/// `s_max · max(m, n) · ε`, the minimal-norm subgradient at rank-deficient points), in `T`.
+pub(crate) fn nuclear<T: HostFloat>(m: MatRef<'_, T>) -> Result<(f64, Mat<T>), LinalgError> {
     let svd = linalg::thin_svd(m)?;
-    let value: f64 = svd.s.iter().sum();
-    let r = numerical_rank(&svd.s, m.nrows().max(m.ncols()));
+    let s: Vec<f64> = svd.s.iter().map(|v| v.to_f64()).collect();
+    let r = numerical_rank(&s, m.nrows().max(m.ncols()), T::EPSILON);
     let u = svd.u.as_ref().subcols(0, r);
     let v = svd.v.as_ref().subcols(0, r);
-    Ok((value, linalg::mul_nt(u, v)))
+    Ok((s.iter().sum(), linalg::mul(u, v.transpose())))
 }
 
-fn numerical_rank(s: &[f64], dim: usize) -> usize {
+fn numerical_rank(s: &[f64], dim: usize, eps: f64) -> usize {
     let smax = s.iter().cloned().fold(0.0, f64::max);
-    let tol = smax * dim as f64 * f64::EPSILON;
+    let tol = smax * dim as f64 * eps;
     s.iter().filter(|&&v| v > tol).count()
 }
 
@@ -105,7 +106,7 @@ pub(crate) fn cca(
     } else {
         let svd = linalg::thin_svd(t.as_ref())?;
         let v: f64 = svd.s.iter().map(|r| r.min(1.0)).sum();
-        let r = numerical_rank(&svd.s, t.nrows().max(t.ncols()));
+        let r = numerical_rank(&svd.s, t.nrows().max(t.ncols()), f64::EPSILON);
         let p = linalg::mul_nt(svd.u.as_ref().subcols(0, r), svd.v.as_ref().subcols(0, r));
         (v, p)
     };
@@ -288,33 +289,19 @@ fn msg(e: impl std::fmt::Debug) -> candle_core::Error {
 pub(crate) fn nuclear_tensor(
     m: &candle_core::Tensor,
 ) -> candle_core::Result<(f64, candle_core::Tensor)> {
-    use candle_core::DType;
+    fn on_host<T: HostFloat>(
+        m: &candle_core::Tensor,
+    ) -> candle_core::Result<(f64, candle_core::Tensor)> {
+        let h = super::tensor::to_mat_t::<T>(m)?;
+        let (v, g) = nuclear(h.as_ref()).map_err(msg)?;
+        Ok((
+            v,
+            super::tensor::from_mat_t(g.as_ref(), m.dtype(), m.device())?,
+        ))
+    }
     match m.dtype() {
-        DType::F64 => {
-            let h = super::tensor::to_mat(m)?;
-            let (v, g) = nuclear(h.as_ref()).map_err(msg)?;
-            Ok((
-                v,
-                super::tensor::from_mat(g.as_ref(), m.dtype(), m.device())?,
-            ))
-        }
-        _ => {
-            let h = super::tensor::to_mat_t::<f32>(m)?;
-            let svd = linalg::thin_svd(h.as_ref()).map_err(msg)?;
-            let s: Vec<f64> = svd.s.iter().map(|&v| v as f64).collect();
-            let value = s.iter().sum();
-            let smax = s.iter().cloned().fold(0.0, f64::max);
-            let tol = smax * h.nrows().max(h.ncols()) as f64 * f32::EPSILON as f64;
-            let r = s.iter().filter(|&&v| v > tol).count();
-            let g = linalg::mul(
-                svd.u.as_ref().subcols(0, r),
-                svd.v.as_ref().subcols(0, r).transpose(),
-            );
-            Ok((
-                value,
-                super::tensor::from_mat_t(g.as_ref(), m.dtype(), m.device())?,
-            ))
-        }
+        candle_core::DType::F64 => on_host::<f64>(m),
+        _ => on_host::<f32>(m),
     }
 }
 

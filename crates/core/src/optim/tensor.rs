@@ -166,11 +166,14 @@ pub(crate) trait HostFloat:
     candle_core::WithDType + faer::traits::RealField + Copy + Send + Sync + 'static
 {
     const HOST_DTYPE: DType;
+    /// Machine epsilon, for numerical-rank cut-offs.
+    const EPSILON: f64;
     fn from_host_f64(v: f64) -> Self;
 }
 
 impl HostFloat for f32 {
     const HOST_DTYPE: DType = DType::F32;
+    const EPSILON: f64 = f32::EPSILON as f64;
     fn from_host_f64(v: f64) -> Self {
         v as f32
     }
@@ -178,6 +181,7 @@ impl HostFloat for f32 {
 
 impl HostFloat for f64 {
     const HOST_DTYPE: DType = DType::F64;
+    const EPSILON: f64 = f64::EPSILON;
     fn from_host_f64(v: f64) -> Self {
         v
     }
