@@ -5,6 +5,7 @@ use tokio_util::sync::CancellationToken;
 
 use simscore::app::{self, Application};
 use simscore::config::{Cli, Command};
+use simscore_core::process::on_compute_pool;
 
 fn main() -> anyhow::Result<()> {
     // SAFETY: nothing else runs yet (the async runtime and the compute pools start below).
@@ -12,9 +13,9 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     simscore::telemetry::init(cli.log_json);
     match cli.command {
-        // Offline scoring needs no async runtime.
-        Command::Score(args) => simscore::cli::score(args),
-        Command::Optimize(args) => simscore::cli::optimize(args),
+        // Offline scoring needs no async runtime; it runs on the compute pool.
+        Command::Score(args) => on_compute_pool(|| simscore::cli::score(args)),
+        Command::Optimize(args) => on_compute_pool(|| simscore::cli::optimize(args)),
         Command::Openapi => {
             println!("{}", simscore::api::openapi().to_pretty_json()?);
             Ok(())

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use simscore_core::process::on_compute_pool;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -172,7 +173,17 @@ impl WorkerPool {
             stop.clone(),
         );
         let spec = job.spec.clone();
-        let outcome = tokio::task::spawn_blocking(move || kind.run(spec, &ctx)).await;
+        // A lone job runs on the compute pool (see `on_compute_pool`); concurrent jobs run beside
+        // it, so that none waits for another to finish.
+        let alone = self.config.concurrency == 1;
+        let outcome = tokio::task::spawn_blocking(move || {
+            if alone {
+                on_compute_pool(|| kind.run(spec, &ctx))
+            } else {
+                kind.run(spec, &ctx)
+            }
+        })
+        .await;
         heartbeat.abort();
 
         let lease_lost = lost.load(Ordering::Relaxed);

@@ -128,6 +128,9 @@ criterion_group!(benches, bench_dgemm, bench_measures);
 fn main() {
     // SAFETY: first thing in main, before criterion or the compute pools start threads.
     unsafe { simscore_core::process::init_compute() };
-    benches();
-    Criterion::default().configure_from_args().final_summary();
+    // Timed as a job runs: on the compute pool.
+    simscore_core::process::on_compute_pool(|| {
+        benches();
+        Criterion::default().configure_from_args().final_summary();
+    });
 }
