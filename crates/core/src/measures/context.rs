@@ -32,6 +32,9 @@ pub(crate) struct Ctx<'a> {
     yc: OnceCell<Mat<f64>>,
     xr: OnceCell<Mat<f64>>,
     yr: OnceCell<Mat<f64>>,
+    cxx: OnceCell<Mat<f64>>,
+    cyy: OnceCell<Mat<f64>>,
+    cxy: OnceCell<Mat<f64>>,
     cross_sv: OnceCell<Result<Vec<f64>, MeasureError>>,
     linear: OnceCell<LinearTerms>,
     row_norms: OnceCell<(Vec<f64>, Vec<f64>)>,
@@ -53,6 +56,9 @@ impl<'a> Ctx<'a> {
             yc: OnceCell::new(),
             xr: OnceCell::new(),
             yr: OnceCell::new(),
+            cxx: OnceCell::new(),
+            cyy: OnceCell::new(),
+            cxy: OnceCell::new(),
             cross_sv: OnceCell::new(),
             linear: OnceCell::new(),
             row_norms: OnceCell::new(),
@@ -117,12 +123,36 @@ impl<'a> Ctx<'a> {
             .as_ref()
     }
 
+    /// Feature-space Gram `XcᵀXc`.
+    pub fn cxx(&self) -> MatRef<'_, f64> {
+        self.cxx.get_or_init(|| linalg::gram_tn(self.xc())).as_ref()
+    }
+
+    /// Feature-space Gram `YcᵀYc`.
+    pub fn cyy(&self) -> MatRef<'_, f64> {
+        self.cyy.get_or_init(|| linalg::gram_tn(self.yc())).as_ref()
+    }
+
+    /// Cross-covariance `XcᵀYc` (unnormalised).
+    pub fn cxy(&self) -> MatRef<'_, f64> {
+        self.cxy
+            .get_or_init(|| linalg::mul_tn(self.xc(), self.yc()))
+            .as_ref()
+    }
+
     /// Singular values of `XcᵀYc`, from the (at most `min(n,p1) × min(n,p2)`) reduced product.
     pub fn cross_sv(&self, measure: &str) -> Result<&[f64], MeasureError> {
         self.cross_sv
             .get_or_init(|| {
-                let c = linalg::mul_tn(self.xr(), self.yr());
-                linalg::singular_values(c.as_ref()).map_err(|e| MeasureError::Numerical {
+                let n = self.n();
+                let reduced;
+                let c = if self.x.ncols() <= n && self.y.ncols() <= n {
+                    self.cxy()
+                } else {
+                    reduced = linalg::mul_tn(self.xr(), self.yr());
+                    reduced.as_ref()
+                };
+                linalg::singular_values(c).map_err(|e| MeasureError::Numerical {
                     measure: measure.to_string(),
                     message: e.to_string(),
                 })
@@ -157,7 +187,6 @@ impl<'a> Ctx<'a> {
             );
             let feature_cost = n * (2.0 * p1 * p2 + p1 * p1 + p2 * p2);
             let gram_cost = n * n * (p1 + p2) + 3.0 * n * n;
-            let (xc, yc) = (self.xc(), self.yc());
             let (hxy, hxx, hyy) =
                 if self.kx.get().is_some() && self.ky.get().is_some() || gram_cost < feature_cost {
                     let (kx, ky) = (self.kx(), self.ky());
@@ -167,13 +196,10 @@ impl<'a> Ctx<'a> {
                         linalg::frob2(ky),
                     )
                 } else {
-                    let cxy = linalg::mul_tn(xc, yc);
-                    let cxx = linalg::gram_tn(xc);
-                    let cyy = linalg::gram_tn(yc);
                     (
-                        linalg::frob2(cxy.as_ref()),
-                        linalg::frob2(cxx.as_ref()),
-                        linalg::frob2(cyy.as_ref()),
+                        linalg::frob2(self.cxy()),
+                        linalg::frob2(self.cxx()),
+                        linalg::frob2(self.cyy()),
                     )
                 };
             LinearTerms { hxy, hxx, hyy }
@@ -202,7 +228,7 @@ impl<'a> Ctx<'a> {
     /// Canonical correlations of X and Y (see `cca.rs`), cached.
     pub fn canonical_correlations(&self, measure: &str) -> Result<&[f64], MeasureError> {
         self.cca
-            .get_or_init(|| super::cca::canonical_correlations(self.xc(), self.yc(), measure))
+            .get_or_init(|| super::cca::canonical_correlations(self, measure))
             .as_ref()
             .map(|v| v.as_slice())
             .map_err(Clone::clone)

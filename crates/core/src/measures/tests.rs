@@ -67,3 +67,33 @@ fn non_finite_entries_are_located_on_any_layout() {
     let x = faer::Mat::<f64>::from_fn(6, 4, |i, j| (i * j) as f64);
     assert!(validate_pair(x.as_ref(), y.as_ref()).is_ok());
 }
+
+#[test]
+fn cca_gram_route_agrees_with_orthonormal_bases_and_is_left_when_ill_conditioned() {
+    let mut state = 7u64;
+    let mut next = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((state >> 11) as f64 / (1u64 << 53) as f64) - 0.5
+    };
+    let x = faer::Mat::<f64>::from_fn(60, 7, |_, _| next());
+    let mut y = faer::Mat::<f64>::from_fn(60, 9, |_, _| next());
+    for i in 0..60 {
+        y[(i, 0)] += 2.0 * x[(i, 0)];
+    }
+    // a near-copy column: κ(YᵀY) ~ 1e14, where the Gram route would lose half the digits
+    let mut y_ill = y.clone();
+    for i in 0..60 {
+        y_ill[(i, 8)] = y[(i, 7)] + 1e-7 * next();
+    }
+    for y in [&y, &y_ill] {
+        let ctx = context::Ctx::new(x.as_ref(), y.as_ref());
+        let got = ctx.canonical_correlations("cca").unwrap().to_vec();
+        let want = cca::correlations_via_bases(ctx.xc(), ctx.yc(), "cca").unwrap();
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(&want) {
+            assert!((g - w).abs() < 1e-13, "{g} vs {w}");
+        }
+    }
+}
