@@ -129,11 +129,27 @@ struct FoldFit {
     target_mean: Vec<f64>,
 }
 
+/// `full − part − w·u vᵀ`, column by column.
+fn downdate(full: &Mat<f64>, part: &Mat<f64>, w: f64, u: &[f64], v: &[f64]) -> Mat<f64> {
+    let mut out = full - part;
+    for (j, &vj) in v.iter().enumerate() {
+        let col = out
+            .col_mut(j)
+            .try_as_col_major_mut()
+            .expect("owned, contiguous");
+        for (o, &ui) in col.as_slice_mut().iter_mut().zip(u) {
+            *o -= w * ui * vj;
+        }
+    }
+    out
+}
+
 /// Ridge fits of `target` on `pred` for every split (training-mean centring, no other intercept).
 ///
-/// With several folds, λ > 0 and `p ≤ n_train`, the training Grams are obtained by downdating the
-/// full-data Grams (`ỸᵀỸ_train = ỸᵀỸ − Ỹ_testᵀỸ_test − n_train m mᵀ` on globally centred data), so
-/// the `n·p²` products are paid once instead of once per fold.
+/// With several folds whose test sets partition the rows (k-fold), λ > 0 and `p ≤ n_train`, the
+/// training Grams are obtained by downdating the full-data Grams (`ỸᵀỸ_train = ỸᵀỸ − Ỹ_testᵀỸ_test
+/// − n_train m mᵀ` on globally centred data), and the full-data Grams are the sums of the test
+/// blocks', so the `n·p²` products are paid once in all instead of once per fold.
 fn fold_fits(
     target: MatRef<'_, f64>,
     pred: MatRef<'_, f64>,
@@ -141,34 +157,57 @@ fn fold_fits(
     sp: &[(Vec<usize>, Vec<usize>)],
     id: &str,
 ) -> Result<Vec<FoldFit>, MeasureError> {
-    let (p2, p1) = (pred.ncols(), target.ncols());
+    let (n, p2, p1) = (pred.nrows(), pred.ncols(), target.ncols());
     let min_train = sp.iter().map(|(t, _)| t.len()).min().unwrap_or(0);
+    let partition = sp.iter().map(|(_, t)| t.len()).sum::<usize>() == n;
     let mut out = Vec::with_capacity(sp.len());
-    if sp.len() > 1 && lambda > 0.0 && p2 <= min_train {
+    if sp.len() > 1 && partition && lambda > 0.0 && p2 <= min_train {
         let my_g = linalg::column_means(pred);
         let mx_g = linalg::column_means(target);
         let yg = linalg::center_with(pred, &my_g);
         let xg = linalg::center_with(target, &mx_g);
-        let g = linalg::gram_tn(yg.as_ref());
-        let c = linalg::mul_tn(yg.as_ref(), xg.as_ref());
-        for (train, test) in sp {
+        // test blocks of the globally centred data, with their Grams
+        let blocks: Vec<_> = sp
+            .iter()
+            .map(|(_, test)| {
+                let yt = select_rows(yg.as_ref(), test);
+                let xt = select_rows(xg.as_ref(), test);
+                let gt = linalg::gram_tn(yt.as_ref());
+                let ct = linalg::mul_tn(yt.as_ref(), xt.as_ref());
+                (yt, xt, gt, ct)
+            })
+            .collect();
+        let mut g = Mat::<f64>::zeros(p2, p2);
+        let mut c = Mat::<f64>::zeros(p2, p1);
+        for (_, _, gt, ct) in &blocks {
+            g += gt;
+            c += ct;
+        }
+        for ((train, test), (yt, xt, gt, ct)) in sp.iter().zip(blocks) {
             let ntr = train.len() as f64;
-            let yt = select_rows(yg.as_ref(), test);
-            let xt = select_rows(xg.as_ref(), test);
             // training sums are minus the test sums (global centring)
             let my: Vec<f64> = (0..p2).map(|j| -yt.col(j).sum() / ntr).collect();
             let mx: Vec<f64> = (0..p1).map(|j| -xt.col(j).sum() / ntr).collect();
-            let gt = linalg::gram_tn(yt.as_ref());
-            let ct = linalg::mul_tn(yt.as_ref(), xt.as_ref());
-            let a = Mat::from_fn(p2, p2, |i, j| {
-                g[(i, j)] - gt[(i, j)] - ntr * my[i] * my[j] + if i == j { lambda } else { 0.0 }
-            });
-            let cc = Mat::from_fn(p2, p1, |i, j| c[(i, j)] - ct[(i, j)] - ntr * my[i] * mx[j]);
-            let b = linalg::spd_solve(a.as_ref(), cc.as_ref())
+            let mut a = downdate(&g, &gt, ntr, &my, &my);
+            for i in 0..p2 {
+                a[(i, i)] += lambda;
+            }
+            let cc = downdate(&c, &ct, ntr, &my, &mx);
+            let chol = linalg::Cholesky::new(a)
                 .ok_or_else(|| numerical(id, "the ridge system is not positive definite"))?;
             let yte_c = linalg::center_with(yt.as_ref(), &my);
             let target_c = linalg::center_with(xt.as_ref(), &mx);
-            let pred_c = linalg::mul(yte_c.as_ref(), b.as_ref());
+            // Ŷ = Y_te A⁻¹ C = (L⁻¹ Y_teᵀ)ᵀ (L⁻¹ C) when the test block is shorter than the
+            // target is wide (fewer flops than forming A⁻¹ C), otherwise Y_te (A⁻¹ C)
+            let pred_c = if test.len() <= p1 {
+                let mut w = cc;
+                chol.solve_lower_in_place(w.as_mut());
+                let mut z = yte_c.transpose().to_owned();
+                chol.solve_lower_in_place(z.as_mut());
+                linalg::mul_tn(z.as_ref(), w.as_ref())
+            } else {
+                linalg::mul(yte_c.as_ref(), chol.solve(cc.as_ref()).as_ref())
+            };
             let target_mean = (0..p1).map(|j| mx[j] + mx_g[j]).collect();
             out.push(FoldFit {
                 test: test.clone(),
@@ -403,6 +442,25 @@ impl Mt19937 {
     }
 }
 
+/// The index of the smallest `exact(a)` (the first on ties, as sklearn's `argmin`), calling
+/// `exact` only for the `a` whose bracket `lo[a] ≤ exact(a) ≤ hi[a]` can still hold the minimum.
+fn argmin_within_bounds(lo: &[f64], hi: &[f64], mut exact: impl FnMut(usize) -> f64) -> usize {
+    let cap = hi.iter().copied().fold(f64::INFINITY, f64::min);
+    let mut order: Vec<usize> = (0..lo.len()).collect();
+    order.sort_by(|&a, &b| lo[a].total_cmp(&lo[b]));
+    let mut best: Option<(f64, usize)> = None;
+    for a in order {
+        if lo[a] > cap || best.is_some_and(|(e, _)| lo[a] > e) {
+            continue;
+        }
+        let e = exact(a);
+        if best.is_none_or(|(be, bi)| e < be || (e == be && a < bi)) {
+            best = Some((e, a));
+        }
+    }
+    best.map_or(0, |b| b.1)
+}
+
 /// NeuroAIMetrics `normalize`: z-score columns (population std), constant columns → 0.
 fn zscore(m: MatRef<'_, f64>) -> Mat<f64> {
     let n = m.nrows() as f64;
@@ -440,7 +498,9 @@ fn ridge_cv_fit(
     let my = linalg::column_means(y);
     let xc = linalg::center_with(x, &mx);
     let yc = linalg::center_with(y, &my);
-    let svd = linalg::thin_svd(xc.as_ref()).map_err(|e| numerical(id, e))?;
+    // Through XcᵀXc when κ(XcᵀXc) ≤ 1e6 (z-scored predictors usually are): errors near 1e−10,
+    // far inside the 1e−6 to which RidgeCV measures are compared with sklearn.
+    let svd = linalg::thin_svd_via_gram(xc.as_ref(), 1e6).map_err(|e| numerical(id, e))?;
     let r = svd.s.len();
     let u = svd.u.as_ref();
     // z = Uᵀ Yc; E0 = Yc − U z (part of Yc outside the column space of Xc)
@@ -452,44 +512,71 @@ fn ridge_cv_fit(
     // LOO error for every α from r-space quantities: with e = E0 + U diag(g) z and weights
     // w_i = 1/(1 − h_i)², Σ w_i‖e_i‖² = Σ w_i‖E0_i‖² + 2 Σ_ik w_i U_ik g_k (E0 zᵀ)_ik
     //                                  + Σ_kl g_k g_l (Uᵀ W U)_kl (z zᵀ)_kl.
+    // Everything but the last term's weighted Gram is computed for all 17 α at once.
     let p2 = z.ncols();
+    let alphas: Vec<f64> = (-8..=8).map(|k| 10f64.powi(k)).collect();
+    // g[k, a] = α_a / (s_k² + α_a), the shrinkage of direction k
+    let g = Mat::from_fn(r, alphas.len(), |k, a| alphas[a] / (s2[k] + alphas[a]));
+    let one_minus_g = Mat::from_fn(r, alphas.len(), |k, a| 1.0 - g[(k, a)]);
+    let uu = Mat::from_fn(n, r, |i, k| u[(i, k)] * u[(i, k)]);
+    let pm = linalg::mul_nt(e0.as_ref(), z.as_ref());
+    let upm = Mat::from_fn(n, r, |i, k| u[(i, k)] * pm[(i, k)]);
+    drop(pm);
+    // leverages h[i, a] = 1/n + Σ_k U_ik² (1 − g_ka), weights w = 1/(1 − h)²
+    let mut w = linalg::mul(uu.as_ref(), one_minus_g.as_ref());
+    for a in 0..alphas.len() {
+        let col = w
+            .col_mut(a)
+            .try_as_col_major_mut()
+            .expect("owned, contiguous");
+        for v in col.as_slice_mut() {
+            let h = *v + 1.0 / n as f64;
+            *v = 1.0 / ((1.0 - h) * (1.0 - h));
+        }
+    }
+    drop(uu);
     let e0n: Vec<f64> = (0..n)
         .map(|i| (0..p2).map(|j| e0[(i, j)] * e0[(i, j)]).sum())
         .collect();
-    let pm = linalg::mul_nt(e0.as_ref(), z.as_ref());
+    let t2_inner = linalg::mul_tn(upm.as_ref(), w.as_ref());
     let zz = linalg::gram_nt(z.as_ref());
-    let mut best: Option<(f64, f64)> = None;
-    for k in 0..17 {
-        let alpha = 10f64.powi(k - 8);
-        let g: Vec<f64> = s2.iter().map(|&s| alpha / (s + alpha)).collect();
-        let w: Vec<f64> = (0..n)
-            .map(|i| {
-                let h = 1.0 / n as f64
-                    + (0..r)
-                        .map(|k| u[(i, k)] * u[(i, k)] * (1.0 - g[k]))
-                        .sum::<f64>();
-                1.0 / ((1.0 - h) * (1.0 - h))
-            })
-            .collect();
-        let t1: f64 = (0..n).map(|i| w[i] * e0n[i]).sum();
-        let t2: f64 = (0..r)
-            .map(|k| g[k] * (0..n).map(|i| w[i] * u[(i, k)] * pm[(i, k)]).sum::<f64>())
-            .sum::<f64>();
-        let wu = Mat::from_fn(n, r, |i, k| w[i].sqrt() * u[(i, k)]);
-        let sm = linalg::gram_tn(wu.as_ref());
-        let mut t3 = 0.0;
-        for l in 0..r {
-            for k in 0..r {
-                t3 += g[k] * g[l] * sm[(k, l)] * zz[(k, l)];
-            }
-        }
-        let err = t1 + 2.0 * t2 + t3;
-        let score = -err / (n * p2) as f64;
-        if best.is_none_or(|(b, _)| score > b) {
-            best = Some((score, alpha));
-        }
+    // The last term needs an n·r² weighted Gram per α. It is bracketed for free by
+    // min_i w_i·Q ≤ t3 ≤ max_i w_i·Q with Q = Σ_i‖(U G z)_i‖² = Σ_k g_k²‖z_k‖² (orthonormal U),
+    // so only the α whose bracket can still hold the minimum get their Gram.
+    let zn: Vec<f64> = (0..r).map(|k| z.row(k).squared_norm_l2()).collect();
+    let (mut lo, mut hi, mut base) = (vec![], vec![], vec![]);
+    for a in 0..alphas.len() {
+        let wa = w.col(a);
+        let t1: f64 = (0..n).map(|i| wa[i] * e0n[i]).sum();
+        let t2: f64 = (0..r).map(|k| g[(k, a)] * t2_inner[(k, a)]).sum();
+        let q: f64 = (0..r).map(|k| g[(k, a)] * g[(k, a)] * zn[k]).sum();
+        let (wmin, wmax) = wa
+            .iter()
+            .fold((f64::INFINITY, 0.0f64), |(a, b), &x| (a.min(x), b.max(x)));
+        // rounding slack (U is orthonormal to about 1e−10 on the Gram route)
+        let slack = 1e-8 * (t1.abs() + 2.0 * t2.abs() + wmax * q);
+        base.push(t1 + 2.0 * t2);
+        lo.push(t1 + 2.0 * t2 + wmin * q - slack);
+        hi.push(t1 + 2.0 * t2 + wmax * q + slack);
     }
-    let alpha = best.map(|b| b.1).unwrap_or(1.0);
+    let best = argmin_within_bounds(&lo, &hi, |a| {
+        let sw: Vec<f64> = w.col(a).iter().map(|w| w.sqrt()).collect();
+        let mut wu = u.to_owned();
+        for k in 0..r {
+            let col = wu
+                .col_mut(k)
+                .try_as_col_major_mut()
+                .expect("owned, contiguous");
+            col.as_slice_mut()
+                .iter_mut()
+                .zip(&sw)
+                .for_each(|(v, s)| *v *= s);
+        }
+        let sm = linalg::gram_tn(wu.as_ref());
+        let gzz = Mat::from_fn(r, r, |k, l| g[(k, a)] * g[(l, a)] * zz[(k, l)]);
+        base[a] + linalg::frob_dot(sm.as_ref(), gzz.as_ref())
+    });
+    let alpha = alphas[best];
     // coef = V diag(s/(s²+α)) z
     let v = svd.v.as_ref();
     let fz = Mat::from_fn(r, z.ncols(), |i, j| svd.s[i] / (s2[i] + alpha) * z[(i, j)]);
@@ -554,6 +641,86 @@ mod tests {
                 15, 9, 0, 8, 17, 12, 1, 13, 5, 2, 11, 20, 3, 4, 18, 16, 21, 22, 7, 10, 14, 19, 6
             ]
         );
+    }
+
+    fn data(n: usize, p: usize, seed: u64) -> Mat<f64> {
+        let mut s = seed;
+        Mat::from_fn(n, p, |_, _| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 11) as f64 / (1u64 << 53) as f64) - 0.3
+        })
+    }
+
+    #[test]
+    fn downdated_fold_fits_equal_direct_fits() {
+        // (target width, predictor width): the first takes the L⁻¹ route (test block no taller
+        // than the target is wide), the second forms A⁻¹C.
+        for (p1, p2) in [(9, 5), (2, 6)] {
+            let (target, pred) = (data(37, p1, 1), data(37, p2, 2));
+            let order: Vec<usize> = (0..37).collect();
+            let sp = splits(37, Some(5), &order);
+            let fits = fold_fits(target.as_ref(), pred.as_ref(), 3.0, &sp, "t").unwrap();
+            for ((train, test), fit) in sp.iter().zip(&fits) {
+                let (xtr, ytr) = (
+                    select_rows(target.as_ref(), train),
+                    select_rows(pred.as_ref(), train),
+                );
+                let (mx, my) = (
+                    linalg::column_means(xtr.as_ref()),
+                    linalg::column_means(ytr.as_ref()),
+                );
+                let yte = select_rows(pred.as_ref(), test);
+                let direct = ridge_predict(
+                    linalg::center_with(ytr.as_ref(), &my).as_ref(),
+                    linalg::center_with(xtr.as_ref(), &mx).as_ref(),
+                    linalg::center_with(yte.as_ref(), &my).as_ref(),
+                    3.0,
+                    "t",
+                )
+                .unwrap();
+                let diff = linalg::frob2((&fit.pred_c - &direct).as_ref()).sqrt();
+                assert!(
+                    diff < 1e-12 * linalg::frob2(direct.as_ref()).sqrt(),
+                    "{diff}"
+                );
+                for (a, b) in fit.target_mean.iter().zip(&mx) {
+                    assert!((a - b).abs() < 1e-14);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bracketed_argmin_equals_the_exhaustive_one() {
+        let mut state = 3u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let (mut total_calls, mut total) = (0, 0);
+        for trial in 0..200 {
+            let k = 1 + trial % 17;
+            // coarse values make ties common
+            let exact: Vec<f64> = (0..k).map(|_| (next() * 8.0).floor()).collect();
+            let lo: Vec<f64> = exact.iter().map(|e| e - next() * 3.0).collect();
+            let hi: Vec<f64> = exact.iter().map(|e| e + next() * 3.0).collect();
+            let mut calls = 0;
+            let got = argmin_within_bounds(&lo, &hi, |a| {
+                calls += 1;
+                exact[a]
+            });
+            let min = exact.iter().copied().fold(f64::INFINITY, f64::min);
+            let want = exact.iter().position(|&e| e == min).unwrap();
+            assert_eq!(got, want, "{exact:?} {lo:?} {hi:?}");
+            total_calls += calls;
+            total += k;
+        }
+        // the brackets spare some evaluations
+        assert!(total_calls < total * 3 / 4, "{total_calls} of {total}");
     }
 
     #[test]
