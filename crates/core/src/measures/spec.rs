@@ -107,6 +107,7 @@ pub(crate) enum Rdm {
     SquaredEuclidean,
     Cosine,
     Poisson,
+    Gaussian,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,6 +122,7 @@ pub(crate) enum Compare {
     CorrCov,
     Bures,
     BuresMetric,
+    Euclidean,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -223,14 +225,16 @@ impl Rdm {
             Rdm::SquaredEuclidean => "squared_euclidean",
             Rdm::Cosine => "cosine",
             Rdm::Poisson => "poisson",
+            Rdm::Gaussian => "gaussian",
         }
     }
-    const ALL: [Rdm; 5] = [
+    const ALL: [Rdm; 6] = [
         Rdm::Correlation,
         Rdm::Euclidean,
         Rdm::SquaredEuclidean,
         Rdm::Cosine,
         Rdm::Poisson,
+        Rdm::Gaussian,
     ];
 }
 
@@ -247,9 +251,10 @@ impl Compare {
             Compare::CorrCov => "corr_cov",
             Compare::Bures => "bures",
             Compare::BuresMetric => "bures_metric",
+            Compare::Euclidean => "euclidean",
         }
     }
-    const ALL: [Compare; 10] = [
+    const ALL: [Compare; 11] = [
         Compare::Pearson,
         Compare::Spearman,
         Compare::KendallTauB,
@@ -260,6 +265,7 @@ impl Compare {
         Compare::CorrCov,
         Compare::Bures,
         Compare::BuresMetric,
+        Compare::Euclidean,
     ];
 }
 
@@ -760,6 +766,7 @@ impl Spec {
                         Rdm::SquaredEuclidean => "squared-Euclidean RDM (rsatoolbox 'euclidean', /p)",
                         Rdm::Cosine => "cosine-distance RDM",
                         Rdm::Poisson => "Poisson RDM (rsatoolbox: symmetrised KL divergence of smoothed rates, /p)",
+                        Rdm::Gaussian => "Gaussian-kernel RDM 1 − exp(−d²/mean d²) (thingsvision)",
                     };
                     let cdesc = match cmp {
                         Compare::Pearson => "Pearson correlation",
@@ -772,28 +779,30 @@ impl Spec {
                         Compare::CorrCov => "whitened correlation (cosine of −½HDH after removing the mean distance)",
                         Compare::Bures => "Bures similarity (fidelity of the double-centred −½HDH)",
                         Compare::BuresMetric => "squared Bures metric (of the double-centred −½HDH)",
+                        Compare::Euclidean => "Euclidean distance",
                     };
-                    higher = *cmp != Compare::BuresMetric;
+                    let distance = matches!(cmp, Compare::BuresMetric | Compare::Euclidean);
+                    higher = !distance;
                     let orth = !matches!(rdm, Rdm::Correlation | Rdm::Poisson);
-                    let trans = matches!(rdm, Rdm::Euclidean | Rdm::SquaredEuclidean);
-                    // the metric keeps the RDM's scale; the others are ratios
+                    let trans = matches!(rdm, Rdm::Euclidean | Rdm::SquaredEuclidean | Rdm::Gaussian);
+                    // the distances keep the RDM's scale; the others are ratios
                     let scale = match rdm {
                         Rdm::Poisson => false,
-                        Rdm::Correlation | Rdm::Cosine => true,
-                        _ => *cmp != Compare::BuresMetric,
+                        Rdm::Correlation | Rdm::Cosine | Rdm::Gaussian => true,
+                        _ => !distance,
                     };
                     (
                         format!("RSA: {cdesc} of the {rdesc}s of X and Y"),
                         match cmp {
                             Compare::Bures => unit,
-                            Compare::BuresMetric => nonneg,
+                            Compare::BuresMetric | Compare::Euclidean => nonneg,
                             _ => signed,
                         },
                         inv(true, orth, scale, trans, false),
                         // rsatoolbox's Bures clips only the first moment, which matters when the
                         // Poisson RDM's second moment is indefinite
                         !(*rdm == Rdm::Poisson && matches!(cmp, Compare::Bures | Compare::BuresMetric)),
-                        "rsatoolbox 0.3.2 calc_rdm + compare (via similarity-repository 035b3be); kendall = scipy kendalltau (tau-b) as NeuroAIMetrics RSA; mahalanobis (identity precision) = squared_euclidean".into(),
+                        "rsatoolbox 0.3.2 calc_rdm + compare (via similarity-repository 035b3be); kendall = scipy kendalltau (tau-b) as NeuroAIMetrics RSA; mahalanobis (identity precision) = squared_euclidean; gaussian RDM as thingsvision compute_rdm; euclidean comparison as resi representational_similarity_analysis (similarity-repository 035b3be)".into(),
                     )
                 }
                 Spec::LinReg {
@@ -1148,6 +1157,7 @@ fn parse(raw: &str) -> Result<Spec, ParseError> {
             "squared_euclidean" | "mahalanobis" => Rdm::SquaredEuclidean,
             "cosine" => Rdm::Cosine,
             "poisson" => Rdm::Poisson,
+            "gaussian" => Rdm::Gaussian,
             _ => return Err(ParseError::Unknown),
         };
         let cmp = match cmp {
@@ -1161,6 +1171,7 @@ fn parse(raw: &str) -> Result<Spec, ParseError> {
             "corr_cov" => Compare::CorrCov,
             "bures" => Compare::Bures,
             "bures_metric" => Compare::BuresMetric,
+            "euclidean" => Compare::Euclidean,
             _ => return Err(ParseError::Unknown),
         };
         return Ok(Spec::Rsa { rdm, cmp });
