@@ -13,3 +13,5 @@ pub mod optim;
 pub mod plots;
 pub mod process;
 pub mod progress;
+#[cfg(test)]
+mod test_data;

@@ -594,15 +594,7 @@ impl Cholesky<f64> {
 mod tests {
     use super::*;
 
-    fn m(n: usize, p: usize, seed: u64) -> Mat<f64> {
-        let mut s = seed;
-        Mat::from_fn(n, p, |_, _| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 11) as f64 / (1u64 << 53) as f64) - 0.5
-        })
-    }
+    use crate::test_data::uniform as m;
 
     #[test]
     fn centring_matches_the_definition_on_any_layout() {

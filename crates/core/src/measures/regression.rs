@@ -643,14 +643,12 @@ mod tests {
         );
     }
 
+    /// Uniform data with nonzero column means, so the centring is exercised.
     fn data(n: usize, p: usize, seed: u64) -> Mat<f64> {
-        let mut s = seed;
-        Mat::from_fn(n, p, |_, _| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 11) as f64 / (1u64 << 53) as f64) - 0.3
-        })
+        let mut m = crate::test_data::uniform(n, p, seed);
+        m.col_iter_mut()
+            .for_each(|c| c.iter_mut().for_each(|v| *v += 0.2));
+        m
     }
 
     #[test]
@@ -694,13 +692,7 @@ mod tests {
 
     #[test]
     fn bracketed_argmin_equals_the_exhaustive_one() {
-        let mut state = 3u64;
-        let mut next = || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (state >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut next = crate::test_data::stream(3);
         let (mut total_calls, mut total) = (0, 0);
         for trial in 0..200 {
             let k = 1 + trial % 17;

@@ -70,13 +70,7 @@ fn non_finite_entries_are_located_on_any_layout() {
 
 #[test]
 fn cca_gram_route_agrees_with_orthonormal_bases_and_is_left_when_ill_conditioned() {
-    let mut state = 7u64;
-    let mut next = || {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((state >> 11) as f64 / (1u64 << 53) as f64) - 0.5
-    };
+    let mut next = crate::test_data::stream(7);
     let x = faer::Mat::<f64>::from_fn(60, 7, |_, _| next());
     let mut y = faer::Mat::<f64>::from_fn(60, 9, |_, _| next());
     for i in 0..60 {
