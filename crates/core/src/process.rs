@@ -1,4 +1,5 @@
-//! Process-wide settings for the compute code, applied once at start-up.
+//! Process-wide settings for the compute code, applied once at start-up, and
+//! [`on_compute_pool`], which runs a computation on the rayon pool's own threads.
 //!
 //! Measured on the optimisation benchmark (`cargo bench -p simscore-core --bench optim`, 2 cores):
 //! - glibc serves every allocation above 128 KiB with a fresh `mmap` and unmaps it on free, so

@@ -5,6 +5,8 @@
 //!   when R's diagonal shows near rank deficiency); this equals
 //!   the singular values of `Σxx^{−1/2} Σxy Σyy^{−1/2}` of google/contrasim `compute_cca` on
 //!   full-rank data, and counts rank-deficient directions as zero correlations (sim_metric).
+//!   Well-conditioned data get the same values faster from the Cholesky factors of the Grams,
+//!   `ρ = σ(Lx⁻¹ XcᵀYc Ly⁻ᵀ)` (see `canonical_correlations`).
 //!   `cca-score = Σρ / min(p1,p2)`, `cca-squared_score = Σρ² / min(p1,p2)`.
 //! - SVCCA: sklearn `PCA` of X and of Y separately (k = `dim`, or the fewest components whose
 //!   cumulative explained-variance ratio exceeds `var`: `searchsorted(cumsum, var, 'right') + 1`),

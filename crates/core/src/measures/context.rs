@@ -1,9 +1,10 @@
 //! Lazily computed intermediate results shared by the measures of one `(X, Y)` pair.
 //!
 //! Each quantity is computed the first time a measure asks for it and then reused, so a
-//! [`super::score_many`] call pays once for centring, for `XcᵀYc` and its singular values, for the
-//! linear-kernel terms `‖XcᵀYc‖²`, `‖XcᵀXc‖²`, `‖YcᵀYc‖²`, for the Gram matrices and RDMs, and
-//! for the canonical correlations.
+//! [`super::score_many`] call pays once for centring, for the feature-space products `XcᵀYc`,
+//! `XcᵀXc`, `YcᵀYc` (CKA, CCA, NBS and Procrustes share them), for the singular values of `XcᵀYc`,
+//! for the linear-kernel terms `‖XcᵀYc‖²`, `‖XcᵀXc‖²`, `‖YcᵀYc‖²`, for the Gram matrices and
+//! RDMs, and for the canonical correlations.
 
 use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
