@@ -10,8 +10,18 @@ use crate::helpers::{
     Backend, Options, fresh_database, matrix, simscore_bin, spawn_app, storage_args,
 };
 use crate::on_both_backends;
-use simscore::domain::{JobStatus, Role};
+use simscore::domain::{JobStatus, Role, User};
 use simscore::store::{NewJob, Store};
+
+/// A store on a fresh database of `backend` with one user, or `None` when that backend is skipped.
+/// The directory holds the SQLite file, so it must live as long as the store.
+async fn store_with_user(backend: Backend, pool: u32) -> Option<(tempfile::TempDir, Store, User)> {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = fresh_database(backend, dir.path()).await?;
+    let store = Store::connect(&url, pool).await.expect("store");
+    let user = store.ensure_user("u", Role::User).await.expect("user");
+    Some((dir, store, user))
+}
 
 /// A score job that runs for a while: a table of many pairs, reporting progress after each.
 fn long_spec(x: &str, pairs: usize) -> serde_json::Value {
@@ -139,12 +149,9 @@ on_both_backends!(many_workers);
 
 /// A worker that lost its lease can write nothing: not progress, not artifacts, not the outcome.
 async fn fencing(backend: Backend) {
-    let dir = tempfile::tempdir().expect("dir");
-    let Some(url) = fresh_database(backend, dir.path()).await else {
+    let Some((_dir, store, user)) = store_with_user(backend, 4).await else {
         return;
     };
-    let store = Store::connect(&url, 4).await.expect("store");
-    let user = store.ensure_user("u", Role::User).await.expect("user");
     let (job, _) = store
         .enqueue(NewJob {
             owner: user.id.clone(),
@@ -230,12 +237,9 @@ on_both_backends!(fencing);
 
 /// Leases that keep expiring end in `failed` after max_attempts, naming the cause.
 async fn attempts_are_bounded(backend: Backend) {
-    let dir = tempfile::tempdir().expect("dir");
-    let Some(url) = fresh_database(backend, dir.path()).await else {
+    let Some((_dir, store, user)) = store_with_user(backend, 4).await else {
         return;
     };
-    let store = Store::connect(&url, 4).await.expect("store");
-    let user = store.ensure_user("u", Role::User).await.expect("user");
     let (job, _) = store
         .enqueue(NewJob {
             owner: user.id.clone(),
@@ -303,12 +307,9 @@ on_both_backends!(attempts_are_bounded);
 /// an idempotency key get one job between them; jobs naming a missing dataset, and jobs whose
 /// insert fails (an owner who does not exist), are refused without failing their neighbours.
 async fn concurrent_submissions(backend: Backend) {
-    let dir = tempfile::tempdir().expect("dir");
-    let Some(url) = fresh_database(backend, dir.path()).await else {
+    let Some((_dir, store, user)) = store_with_user(backend, 8).await else {
         return;
     };
-    let store = Store::connect(&url, 8).await.expect("store");
-    let user = store.ensure_user("u", Role::User).await.expect("user");
     let (dataset, _) = store
         .insert_dataset(&user, "x", &"ab".repeat(32), 8, &[])
         .await

@@ -159,35 +159,54 @@ pub fn frob2(a: MatRef<'_, f64>) -> f64 {
 
 /// Singular values, nonincreasing.
 pub fn singular_values(a: MatRef<'_, f64>) -> Result<Vec<f64>, LinalgError> {
-    let (m, n) = a.shape();
-    let k = m.min(n);
+    let k = a.nrows().min(a.ncols());
     if k == 0 {
         return Ok(vec![]);
     }
-    let par = par_for(4.0 * (m as f64) * (n as f64) * (k as f64));
     let mut s = faer::diag::Diag::<f64>::zeros(k);
+    svd_into(a, &mut s, None)?;
+    let mut v: Vec<f64> = s.column_vector().iter().copied().collect();
+    v.sort_by(|a, b| b.total_cmp(a));
+    Ok(v)
+}
+
+/// faer's SVD of `a` (`min(m, n) > 0`) into `s` and, when given, the thin `U` and `V`, with the
+/// parallelism chosen by size.
+fn svd_into<T: RealField>(
+    a: MatRef<'_, T>,
+    s: &mut faer::diag::Diag<T>,
+    vectors: Option<(&mut Mat<T>, &mut Mat<T>)>,
+) -> Result<(), LinalgError> {
     use faer::linalg::svd::{self, ComputeSvdVectors};
-    let mut buf = MemBuffer::new(svd::svd_scratch::<f64>(
+    let (m, n) = a.shape();
+    let k = m.min(n) as f64;
+    let (flops, compute) = match vectors {
+        Some(_) => (8.0, ComputeSvdVectors::Thin),
+        None => (4.0, ComputeSvdVectors::No),
+    };
+    let par = par_for(flops * (m as f64) * (n as f64) * k);
+    let mut buf = MemBuffer::new(svd::svd_scratch::<T>(
         m,
         n,
-        ComputeSvdVectors::No,
-        ComputeSvdVectors::No,
+        compute,
+        compute,
         par,
         Default::default(),
     ));
+    let (u, v) = match vectors {
+        Some((u, v)) => (Some(u.as_mut()), Some(v.as_mut())),
+        None => (None, None),
+    };
     svd::svd(
         a,
         s.as_mut(),
-        None,
-        None,
+        u,
+        v,
         par,
         MemStack::new(&mut buf),
         Default::default(),
     )
-    .map_err(|_| LinalgError::SvdNoConvergence)?;
-    let mut v: Vec<f64> = s.column_vector().iter().copied().collect();
-    v.sort_by(|a, b| b.total_cmp(a));
-    Ok(v)
+    .map_err(|_| LinalgError::SvdNoConvergence)
 }
 
 /// Singular values (nonincreasing) from the eigenvalues of the smaller Gram (`aᵀa` or `aaᵀ`),
@@ -265,30 +284,11 @@ pub struct ThinSvd<T = f64> {
 pub fn thin_svd<T: RealField>(a: MatRef<'_, T>) -> Result<ThinSvd<T>, LinalgError> {
     let (m, n) = a.shape();
     let k = m.min(n);
-    let par = par_for(8.0 * (m as f64) * (n as f64) * (k as f64));
     let mut s = faer::diag::Diag::<T>::zeros(k);
     let mut u = Mat::zeros(m, k);
     let mut v = Mat::zeros(n, k);
     if k > 0 {
-        use faer::linalg::svd::{self, ComputeSvdVectors};
-        let mut buf = MemBuffer::new(svd::svd_scratch::<T>(
-            m,
-            n,
-            ComputeSvdVectors::Thin,
-            ComputeSvdVectors::Thin,
-            par,
-            Default::default(),
-        ));
-        svd::svd(
-            a,
-            s.as_mut(),
-            Some(u.as_mut()),
-            Some(v.as_mut()),
-            par,
-            MemStack::new(&mut buf),
-            Default::default(),
-        )
-        .map_err(|_| LinalgError::SvdNoConvergence)?;
+        svd_into(a, &mut s, Some((&mut u, &mut v)))?;
     }
     Ok(ThinSvd {
         u,
