@@ -38,8 +38,23 @@ pub fn par_for(flops: f64) -> Par {
 
 /// Column means of `x`.
 pub fn column_means(x: MatRef<'_, f64>) -> Vec<f64> {
+    use rayon::prelude::*;
     let n = x.nrows() as f64;
-    (0..x.ncols()).map(|j| x.col(j).sum() / n).collect()
+    let mean = |j: usize| x.col(j).sum() / n;
+    if streams_in_parallel(x) {
+        (0..x.ncols()).into_par_iter().map(mean).collect()
+    } else {
+        (0..x.ncols()).map(mean).collect()
+    }
+}
+
+/// Below this many elements a memory-bound pass over a matrix stays on one thread.
+const PAR_MIN_ELEMENTS: usize = 1 << 18;
+
+/// Whether a memory-bound pass over `x` is worth splitting over the pool (column by column):
+/// centring a 5000 × 1000 matrix takes 16 ms on one thread.
+fn streams_in_parallel(x: MatRef<'_, f64>) -> bool {
+    x.nrows() * x.ncols() >= PAR_MIN_ELEMENTS && rayon::current_num_threads() > 1
 }
 
 /// `x` with each column's mean subtracted (`H X` with `H = I − 11ᵀ/n`).
@@ -51,11 +66,11 @@ pub fn center(x: MatRef<'_, f64>) -> Mat<f64> {
 /// `x` centred with the given column means. Works column by column on contiguous slices where it
 /// can (the element-wise `Mat::from_fn` does not vectorise, and cost a third of linear CKA).
 pub fn center_with(x: MatRef<'_, f64>, means: &[f64]) -> Mat<f64> {
+    use rayon::prelude::*;
     let mut out = Mat::<f64>::zeros(x.nrows(), x.ncols());
-    for (j, &m) in means.iter().enumerate() {
-        let dst = out
-            .as_mut()
-            .col_mut(j)
+    let centre_column = |(j, dst): (usize, faer::ColMut<'_, f64>)| {
+        let m = means[j];
+        let dst = dst
             .try_as_col_major_mut()
             .expect("an owned matrix has contiguous columns")
             .as_slice_mut();
@@ -71,6 +86,11 @@ pub fn center_with(x: MatRef<'_, f64>, means: &[f64]) -> Mat<f64> {
                 }
             }
         }
+    };
+    if streams_in_parallel(x) {
+        out.par_col_iter_mut().enumerate().for_each(centre_column);
+    } else {
+        out.col_iter_mut().enumerate().for_each(centre_column);
     }
     out
 }
@@ -598,16 +618,19 @@ mod tests {
 
     #[test]
     fn centring_matches_the_definition_on_any_layout() {
-        let x = m(30, 7, 1);
-        let xt = x.transpose().to_owned();
-        for view in [x.as_ref(), xt.transpose()] {
-            let c = center(view);
-            let means = column_means(view);
-            for j in 0..7 {
-                for i in 0..30 {
-                    assert_eq!(c[(i, j)], view[(i, j)] - means[j]);
+        // the second size is above PAR_MIN_ELEMENTS: columns are centred on the pool
+        for (n, p) in [(30, 7), (600, 500)] {
+            let x = m(n, p, 1);
+            let xt = x.transpose().to_owned();
+            for view in [x.as_ref(), xt.transpose()] {
+                let c = center(view);
+                for j in 0..p {
+                    let mean = view.col(j).sum() / n as f64;
+                    for i in 0..n {
+                        assert_eq!(c[(i, j)], view[(i, j)] - mean);
+                    }
+                    assert!(c.col(j).sum().abs() < 1e-12);
                 }
-                assert!(c.col(j).sum().abs() < 1e-14);
             }
         }
     }
