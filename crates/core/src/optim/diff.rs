@@ -17,7 +17,7 @@
 //!
 //! The output transforms (`score`, `squared_score`, `distance=angular`, `angular_score`,
 //! `distance=one_minus_score`) are applied to the scalar on the host, with the registry's guard
-//! (`|s − 1| < 1e−10 ⇒ arccos = 0`); at `s ≥ 1` the arccos gradient is NaN, as in the reference,
+//! (`|s − 1| < 1e−10 ⇒ arccos = 0`); at `s ≥ 1` (and within the guard) the arccos gradient is NaN, as in the reference,
 //! which the optimisation loop handles as diffscore does.
 
 #![allow(clippy::single_range_in_vec_init)]
@@ -368,9 +368,16 @@ fn apply_out(s: Tensor, out: Out) -> Result<(f64, Tensor)> {
             v.clamp(-1.0, 1.0).acos()
         }
     };
+    // Where the guard puts the value on the boundary, the slope is the boundary's (infinite):
+    // within 1e−10 of 1 it would only follow the rounding of `s` (CKA(X, X) comes out as
+    // 1 ± a few ulps depending on summation order).
     let dacos = |v: f64| {
         let d = 1.0 - v * v;
-        if d > 0.0 { -1.0 / d.sqrt() } else { f64::NAN }
+        if d > 0.0 && (v - 1.0).abs() >= 1e-10 {
+            -1.0 / d.sqrt()
+        } else {
+            f64::NAN
+        }
     };
     let (value, slope) = match out {
         Out::Score => return Ok((v, s)),
