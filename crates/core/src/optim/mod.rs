@@ -20,6 +20,7 @@ pub mod datasets;
 pub mod diff;
 mod host;
 pub mod joint;
+mod linreg;
 mod operand;
 pub mod optimizer;
 pub(crate) mod rng;
