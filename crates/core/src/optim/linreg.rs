@@ -11,7 +11,8 @@
 //!   built as a small graph over the leaves;
 //! - the fold is solved on the host and enters that graph as a surrogate carrying its gradients;
 //! - the small graph's backward gives `S̄_j`, `C̄_j`, … and one product per block maps them to
-//!   the data rows: `P_j(S̄_j + S̄_jᵀ) + T_j C̄_jᵀ + 1 s̄_jᵀ` for `P`, `P_j C̄_j + 1 t̄_jᵀ` for `T`.
+//!   the data rows: `P_j(S̄_j + S̄_jᵀ) + T_j C̄_jᵀ + 1 s̄_jᵀ` for `P`, `P_j C̄_j + 1 t̄_jᵀ + 2τ̄_j T_j`
+//!   for `T` (`τ_j = ‖T_j‖²`), plus the test rows' own gradients where they are leaves.
 //!
 //! Two ways to score the held-out block, chosen by cost:
 //!
