@@ -221,36 +221,48 @@ struct AdamStep {
     step_size: f64,
 }
 
-macro_rules! fused_adam {
-    ($name:ident, $t:ty) => {
-        /// `θ`, `m`, `v` updated in place from `g`, with candle's affine (`x·a + b`, constants
-        /// rounded to the element type) for every scaling, as the tensor form does.
-        fn $name(c: AdamStep, theta: &mut [$t], g: &[$t], m: &mut [$t], v: &mut [$t]) {
-            let k = |x: f64| x as $t;
-            let (b1, nb1, b2, nb2) = (k(c.b1), k(1.0 - c.b1), k(c.b2), k(1.0 - c.b2));
-            let (wd, isb, eps, lr) = (
-                k(c.weight_decay),
-                k(c.inv_sqrt_bc2),
-                k(c.eps),
-                k(c.step_size),
-            );
-            let zero: $t = 0.0;
-            for (((th, &g), m), v) in theta.iter_mut().zip(g).zip(m).zip(v) {
-                let g = if c.weight_decay != 0.0 {
-                    g + (*th * wd + zero)
-                } else {
-                    g
-                };
-                *m = (*m * b1 + zero) + (g * nb1 + zero);
-                *v = (*v * b2 + zero) + ((g * g) * nb2 + zero);
-                let denom = v.sqrt() * isb + eps;
-                *th -= (*m / denom) * lr + zero;
+/// Element types with a fused CPU update, and the state variant that holds them.
+trait HostAdam: candle_core::WithDType {
+    /// `θ`, `m`, `v` updated in place from `g`, with candle's affine (`x·a + b`, constants
+    /// rounded to the element type) for every scaling, as the tensor form does.
+    fn update(c: AdamStep, theta: &mut [Self], g: &[Self], m: &mut [Self], v: &mut [Self]);
+    fn state(m: Vec<Self>, v: Vec<Self>) -> Moments;
+}
+
+macro_rules! host_adam {
+    ($t:ty, $variant:ident) => {
+        impl HostAdam for $t {
+            fn update(c: AdamStep, theta: &mut [$t], g: &[$t], m: &mut [$t], v: &mut [$t]) {
+                let k = |x: f64| x as $t;
+                let (b1, nb1, b2, nb2) = (k(c.b1), k(1.0 - c.b1), k(c.b2), k(1.0 - c.b2));
+                let (wd, isb, eps, lr) = (
+                    k(c.weight_decay),
+                    k(c.inv_sqrt_bc2),
+                    k(c.eps),
+                    k(c.step_size),
+                );
+                let zero: $t = 0.0;
+                for (((th, &g), m), v) in theta.iter_mut().zip(g).zip(m).zip(v) {
+                    let g = if c.weight_decay != 0.0 {
+                        g + (*th * wd + zero)
+                    } else {
+                        g
+                    };
+                    *m = (*m * b1 + zero) + (g * nb1 + zero);
+                    *v = (*v * b2 + zero) + ((g * g) * nb2 + zero);
+                    let denom = v.sqrt() * isb + eps;
+                    *th -= (*m / denom) * lr + zero;
+                }
+            }
+
+            fn state(m: Vec<$t>, v: Vec<$t>) -> Moments {
+                Moments::$variant { m, v }
             }
         }
     };
 }
-fused_adam!(fused_adam_f32, f32);
-fused_adam!(fused_adam_f64, f64);
+host_adam!(f32, HostF32);
+host_adam!(f64, HostF64);
 
 impl Adam {
     pub fn new(cfg: AdamConfig, n_params: usize) -> Self {
@@ -268,30 +280,20 @@ fn host_vec<T: candle_core::WithDType>(t: &Tensor) -> Result<Vec<T>> {
 }
 
 impl Adam {
-    fn host_f32(
+    /// The fused CPU update of `p`; moments start at zero (`None`), which gives the same bits
+    /// as the tensor form's first step.
+    fn host_step<T: HostAdam>(
         c: AdamStep,
         p: &Var,
         g: &Tensor,
-        mut m: Vec<f32>,
-        mut v: Vec<f32>,
+        state: Option<(Vec<T>, Vec<T>)>,
     ) -> Result<Moments> {
-        let mut theta = host_vec::<f32>(p.as_tensor())?;
-        fused_adam_f32(c, &mut theta, &host_vec::<f32>(g)?, &mut m, &mut v);
+        let mut theta = host_vec::<T>(p.as_tensor())?;
+        let zeros = || vec![T::from_f64(0.0); theta.len()];
+        let (mut m, mut v) = state.unwrap_or_else(|| (zeros(), zeros()));
+        T::update(c, &mut theta, &host_vec::<T>(g)?, &mut m, &mut v);
         p.set(&Tensor::from_vec(theta, p.shape(), p.device())?)?;
-        Ok(Moments::HostF32 { m, v })
-    }
-
-    fn host_f64(
-        c: AdamStep,
-        p: &Var,
-        g: &Tensor,
-        mut m: Vec<f64>,
-        mut v: Vec<f64>,
-    ) -> Result<Moments> {
-        let mut theta = host_vec::<f64>(p.as_tensor())?;
-        fused_adam_f64(c, &mut theta, &host_vec::<f64>(g)?, &mut m, &mut v);
-        p.set(&Tensor::from_vec(theta, p.shape(), p.device())?)?;
-        Ok(Moments::HostF64 { m, v })
+        Ok(T::state(m, v))
     }
 
     /// The tensor form, for parameters off the CPU.
@@ -340,16 +342,14 @@ impl Optimizer for Adam {
             let on_host = theta.device().is_cpu();
             let state = self.moments[k].take();
             let next = match (theta.dtype(), state) {
-                (DType::F32, None) if on_host => {
-                    let len = theta.elem_count();
-                    Self::host_f32(c, p, &g, vec![0.0; len], vec![0.0; len])?
+                (DType::F32, None) if on_host => Self::host_step::<f32>(c, p, &g, None)?,
+                (DType::F32, Some(Moments::HostF32 { m, v })) => {
+                    Self::host_step(c, p, &g, Some((m, v)))?
                 }
-                (DType::F32, Some(Moments::HostF32 { m, v })) => Self::host_f32(c, p, &g, m, v)?,
-                (DType::F64, None) if on_host => {
-                    let len = theta.elem_count();
-                    Self::host_f64(c, p, &g, vec![0.0; len], vec![0.0; len])?
+                (DType::F64, None) if on_host => Self::host_step::<f64>(c, p, &g, None)?,
+                (DType::F64, Some(Moments::HostF64 { m, v })) => {
+                    Self::host_step(c, p, &g, Some((m, v)))?
                 }
-                (DType::F64, Some(Moments::HostF64 { m, v })) => Self::host_f64(c, p, &g, m, v)?,
                 (_, state) => {
                     let prev = match &state {
                         Some(Moments::Device { m, v }) => Some((m, v)),
