@@ -305,38 +305,16 @@ pub(crate) fn nuclear_tensor(
     }
 }
 
-/// Ridge fold on the host in `T`: the Cholesky factor of `g_tr + λI` and `W = (g_tr + λI)^{−1} c_tr`.
-pub(crate) struct RidgeSolve<T: super::tensor::HostFloat> {
-    llt: crate::linalg::Cholesky<T>,
-    pub w: Mat<T>,
-}
-
-pub(crate) fn ridge_solve<T: super::tensor::HostFloat>(
+/// The Cholesky factor of a ridge fold's `g_tr + λI`, in the run's precision `T`.
+pub(crate) fn ridge_factor<T: super::tensor::HostFloat>(
     g_tr: Mat<T>,
-    c_tr: MatRef<'_, T>,
     lambda: f64,
-) -> Result<RidgeSolve<T>, String> {
+) -> Result<crate::linalg::Cholesky<T>, String> {
     let mut a = g_tr;
     let l = T::from_host_f64(lambda);
     for i in 0..a.nrows() {
         a[(i, i)] += l;
     }
-    let llt = crate::linalg::Cholesky::new(a)
-        .ok_or_else(|| "the ridge system is not positive definite".to_string())?;
-    let w = llt.solve(c_tr);
-    Ok(RidgeSolve { llt, w })
-}
-
-impl<T: super::tensor::HostFloat> RidgeSolve<T> {
-    /// Given `H = ∂v/∂W`: `(∂v/∂c_tr, ∂v/∂g_tr) = (A^{−1}H, −A^{−1}H Wᵀ)`.
-    pub fn adjoint(&self, h: MatRef<'_, T>) -> (Mat<T>, Mat<T>) {
-        let m = self.llt.solve(h);
-        let mut g = crate::linalg::mul(m.as_ref(), self.w.transpose());
-        for j in 0..g.ncols() {
-            for i in 0..g.nrows() {
-                g[(i, j)] = -g[(i, j)];
-            }
-        }
-        (m, g)
-    }
+    crate::linalg::Cholesky::new(a)
+        .ok_or_else(|| "the ridge system is not positive definite".to_string())
 }
