@@ -430,9 +430,7 @@ fn cka(a: &Operand, b: &Operand, hsic: Hsic) -> Result<Tensor> {
 }
 
 fn nbs(a: &Operand, b: &Operand) -> Result<Tensor> {
-    let (fa, fb) = (a.centered()?, b.centered()?);
-    let nuc = super::operand::nuclear(fa, fb)?;
-    nuc / (fa.frob2()? * fb.frob2()?)?.sqrt()?
+    super::operand::nbs(a.centered()?, b.centered()?)
 }
 
 fn euclidean(a: &Operand, b: &Operand, squared: bool) -> Result<(f64, Tensor)> {

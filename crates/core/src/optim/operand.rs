@@ -115,6 +115,15 @@ impl Factor {
         cached(&self.frob2, || tensor::frob2(&self.m))
     }
 
+    /// `‖A‖_F²` as a number (cached for a constant side).
+    pub fn frob2_value(&self) -> Result<f64> {
+        if self.constant {
+            tensor::scalar(&self.frob2()?)
+        } else {
+            tensor::scalar(&tensor::frob2(&self.m.detach())?)
+        }
+    }
+
     /// Row squared norms `(AAᵀ)_ii`, shape `(n,)`.
     pub fn row_norms(&self) -> Result<Tensor> {
         cached(&self.row_norms, || self.m.sqr()?.sum(1))
@@ -170,6 +179,31 @@ pub(crate) fn nuclear(a: &Factor, b: &Factor) -> Result<Tensor> {
     }
     if b.tracks() {
         terms.push((b.mat(), a.mat().detach().matmul(&g)?));
+    }
+    tensor::attach(tensor::constant(v, m.dtype(), m.device())?, terms)
+}
+
+/// NBS `v = ‖AᵀB‖_* / (‖A‖‖B‖)` with its gradients attached directly, `G = U_r V_rᵀ`:
+/// `∂v/∂A = B Gᵀ/(‖A‖‖B‖) − v A/‖A‖²`, and symmetrically for `B`. One product and one pass per
+/// tracked side; composed from [`nuclear`] and `‖A‖²` in candle's graph, the norm alone cost a
+/// squaring, a broadcast and an accumulation pass over `A` backward.
+pub(crate) fn nbs(a: &Factor, b: &Factor) -> Result<Tensor> {
+    let m = cross(a, b)?;
+    let (nuc, g) = super::host::nuclear_tensor(&m)?;
+    let (na, nb) = (a.frob2_value()?, b.frob2_value()?);
+    let den = (na * nb).sqrt();
+    let v = nuc / den;
+    let g = g.affine(1.0 / den, 0.0)?;
+    let mut terms = Vec::new();
+    if a.tracks() {
+        let am = a.mat().detach();
+        let grad = (b.mat().detach().matmul(&g.t()?)? - am.affine(v / na, 0.0)?)?;
+        terms.push((a.mat(), grad));
+    }
+    if b.tracks() {
+        let bm = b.mat().detach();
+        let grad = (a.mat().detach().matmul(&g)? - bm.affine(v / nb, 0.0)?)?;
+        terms.push((b.mat(), grad));
     }
     tensor::attach(tensor::constant(v, m.dtype(), m.device())?, terms)
 }
