@@ -168,44 +168,49 @@ pub(crate) fn cross_norm2(a: &Factor, b: &Factor) -> Result<Tensor> {
     tensor::attach(value, terms)
 }
 
-/// `‖AᵀB‖_*` (SVD of the small cross-product on the host), gradients `A G`, `B Gᵀ` with
+/// `‖AᵀB‖_*` (SVD of the small cross-product on the host), gradients `B Gᵀ`, `A G` with
 /// `G = U_r V_rᵀ`.
 pub(crate) fn nuclear(a: &Factor, b: &Factor) -> Result<Tensor> {
-    let m = cross(a, b)?;
-    let (v, g) = super::host::nuclear_tensor(&m)?;
-    let mut terms = Vec::new();
-    if a.tracks() {
-        terms.push((a.mat(), b.mat().detach().matmul(&g.t()?)?));
-    }
-    if b.tracks() {
-        terms.push((b.mat(), a.mat().detach().matmul(&g)?));
-    }
-    tensor::attach(tensor::constant(v, m.dtype(), m.device())?, terms)
+    let (nuc, g) = super::host::nuclear_tensor(&cross(a, b)?)?;
+    with_nuclear_gradients(a, b, nuc, &g, [0.0, 0.0])
 }
 
-/// NBS `v = ‖AᵀB‖_* / (‖A‖‖B‖)` with its gradients attached directly, `G = U_r V_rᵀ`:
+/// NBS `v = ‖AᵀB‖_* / (‖A‖‖B‖)` with its gradients attached directly:
 /// `∂v/∂A = B Gᵀ/(‖A‖‖B‖) − v A/‖A‖²`, and symmetrically for `B`. One product and one pass per
 /// tracked side; composed from [`nuclear`] and `‖A‖²` in candle's graph, the norm alone cost a
 /// squaring, a broadcast and an accumulation pass over `A` backward.
 pub(crate) fn nbs(a: &Factor, b: &Factor) -> Result<Tensor> {
-    let m = cross(a, b)?;
-    let (nuc, g) = super::host::nuclear_tensor(&m)?;
+    let (nuc, g) = super::host::nuclear_tensor(&cross(a, b)?)?;
     let (na, nb) = (a.frob2_value()?, b.frob2_value()?);
     let den = (na * nb).sqrt();
     let v = nuc / den;
-    let g = g.affine(1.0 / den, 0.0)?;
+    with_nuclear_gradients(a, b, v, &g.affine(1.0 / den, 0.0)?, [v / na, v / nb])
+}
+
+/// The scalar `value` with gradients `B Gᵀ − k_a A` and `A G − k_b B` on the tracked sides.
+fn with_nuclear_gradients(
+    a: &Factor,
+    b: &Factor,
+    value: f64,
+    g: &Tensor,
+    [ka, kb]: [f64; 2],
+) -> Result<Tensor> {
+    let (am, bm) = (a.mat().detach(), b.mat().detach());
+    let minus = |t: Tensor, side: &Tensor, k: f64| -> Result<Tensor> {
+        if k == 0.0 {
+            Ok(t)
+        } else {
+            t - side.affine(k, 0.0)?
+        }
+    };
     let mut terms = Vec::new();
     if a.tracks() {
-        let am = a.mat().detach();
-        let grad = (b.mat().detach().matmul(&g.t()?)? - am.affine(v / na, 0.0)?)?;
-        terms.push((a.mat(), grad));
+        terms.push((a.mat(), minus(bm.matmul(&g.t()?)?, &am, ka)?));
     }
     if b.tracks() {
-        let bm = b.mat().detach();
-        let grad = (a.mat().detach().matmul(&g)? - bm.affine(v / nb, 0.0)?)?;
-        terms.push((b.mat(), grad));
+        terms.push((b.mat(), minus(am.matmul(g)?, &bm, kb)?));
     }
-    tensor::attach(tensor::constant(v, m.dtype(), m.device())?, terms)
+    tensor::attach(tensor::constant(value, g.dtype(), g.device())?, terms)
 }
 
 /// A data matrix as a measure operand: the raw matrix, its column-centred factor and, on demand,
