@@ -102,7 +102,9 @@ fn load(arg: &str) -> anyhow::Result<Array> {
         Some((p, a)) if p.ends_with(".npz") => (PathBuf::from(p), Some(a.to_string())),
         _ => (PathBuf::from(arg), None),
     };
-    let arrays = simscore_core::formats::load_file(&path, "X")
+    // a `.npy` array is named after its file, so errors point at the right input
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("array");
+    let arrays = simscore_core::formats::load_file(&path, stem)
         .with_context(|| format!("reading {}", path.display()))?;
     let r = crate::jobs::ArrayRef {
         dataset: path.display().to_string(),

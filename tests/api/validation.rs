@@ -394,6 +394,26 @@ fn cli_scores_local_files() {
         .expect("run");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown measure"));
+    // A non-finite value is reported with the file it is in, not a generic name.
+    let mut bad = matrix(25, 3, 3);
+    bad.data[4] = f64::NAN;
+    std::fs::write(
+        dir.path().join("bad_y.npy"),
+        simscore_core::formats::npy_bytes(&bad),
+    )
+    .expect("write");
+    let out = crate::helpers::simscore_bin()
+        .current_dir(dir.path())
+        .args(["score", "x.npy", "bad_y.npy", "-m", "cka"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("reading bad_y.npy")
+            && stderr.contains("array 'bad_y' contains NaN at flat index 4 (row 1, column 1)"),
+        "{stderr}"
+    );
 }
 
 /// A dataset deleted by another process after this server validated a job with it (its metadata
