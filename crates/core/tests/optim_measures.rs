@@ -188,6 +188,7 @@ const GRAD_IDS: &[&str] = &[
     "ridge-lambda10-r2-sym#5folds_cv",
     "ridge-lambda100-r2#5folds_cv-reverse",
     "linreg-pearsonr#5folds_cv",
+    "ridge-lambda1-pearsonr#5folds_cv",
 ];
 
 #[test]
@@ -236,6 +237,23 @@ fn f32_runs_and_is_close() {
         assert!((v - want).abs() < 1e-4, "{id}: f32 {v} vs f64 {want}");
         let g = t.backward().unwrap();
         assert!(g.get(y32.as_tensor()).is_some());
+    }
+    // ridge with held-out blocks shorter than half the width (predicted row by row, f32 solves)
+    let x = mat(10, 16, 23);
+    let y = mat(10, 13, 24);
+    for id in [
+        "ridge-lambda100-r2#5folds_cv",
+        "ridge-lambda1-pearsonr#5folds_cv",
+    ] {
+        let m = DiffMeasure::new(id).unwrap();
+        let x32 = tensor(&x).to_dtype(DType::F32).unwrap();
+        let y32 = tensor(&y).to_dtype(DType::F32).unwrap();
+        let (v, _) = m.eval(&x32, &y32).unwrap();
+        let want = measures::score(id, x.as_ref(), y.as_ref()).unwrap();
+        assert!(
+            (v - want).abs() < 1e-4,
+            "{id} (p > n): f32 {v} vs f64 {want}"
+        );
     }
 }
 
