@@ -19,6 +19,11 @@ fn arr(n: usize, p: usize, seed: u64) -> Array {
     Array::new(vec![n, p], Dtype::Float64, data)
 }
 
+/// `SIMSCORE_TEST_DEVICE` (`cpu` by default, `cuda:0` on a GPU machine with a `cuda` build).
+fn test_device() -> String {
+    std::env::var("SIMSCORE_TEST_DEVICE").unwrap_or_else(|_| "cpu".into())
+}
+
 #[test]
 fn reaches_a_feasible_target_pair() {
     let ids = vec!["cka".to_string(), "procrustes-angular-score".to_string()];
@@ -51,7 +56,7 @@ fn reaches_a_feasible_target_pair() {
         &opt,
         400,
         FloatType::F64,
-        "cpu",
+        &test_device(),
         &NoProgress,
     )
     .unwrap();
@@ -85,6 +90,7 @@ fn square_targets_like_the_reference() {
 #[test]
 fn allowable_range_sweep() {
     let mut spec = RangeSpec::new("cka", "procrustes-angular-score");
+    spec.device = test_device();
     spec.points_per_side = 3;
     spec.max_iter = 300;
     spec.optimizer = OptimizerConfig::Adam(AdamConfig {

@@ -11,6 +11,16 @@ use simscore_core::optim::{
 };
 use simscore_core::progress::{NoProgress, Progress};
 
+/// A spec on `SIMSCORE_TEST_DEVICE` (`cpu` by default, `cuda:0` on a GPU machine with a `cuda`
+/// build).
+fn device_spec(id: &str) -> OptimizeSpec {
+    let mut s = OptimizeSpec::new(id);
+    if let Ok(device) = std::env::var("SIMSCORE_TEST_DEVICE") {
+        s.device = device;
+    }
+    s
+}
+
 fn ultrametric() -> simscore_core::array::Array {
     datasets::dataset("ultrametric", 0).unwrap().data
 }
@@ -20,7 +30,7 @@ fn ultrametric_reaches_099() {
     let x = ultrametric();
     assert_eq!(x.shape, vec![100, 50]);
     for id in ["cka", "nbs", "procrustes-angular-score"] {
-        let mut spec = OptimizeSpec::new(id);
+        let mut spec = device_spec(id);
         spec.stop_score = Some(0.99);
         spec.seed = 3;
         let r = optimize(&x, &spec, None, &NoProgress).unwrap();
@@ -57,7 +67,7 @@ fn ultrametric_reaches_099() {
 #[test]
 fn deterministic_for_a_seed() {
     let x = ultrametric();
-    let mut spec = OptimizeSpec::new("procrustes-angular-score");
+    let mut spec = device_spec("procrustes-angular-score");
     spec.max_iter = 30;
     spec.seed = 11;
     let a = optimize(&x, &spec, None, &NoProgress).unwrap();
@@ -86,7 +96,7 @@ impl Progress for CancelAfter {
 #[test]
 fn cancellation_mid_run() {
     let x = ultrametric();
-    let spec = OptimizeSpec::new("cka");
+    let spec = device_spec("cka");
     let p = CancelAfter {
         reports: AtomicUsize::new(0),
         after: 5,
@@ -100,7 +110,7 @@ fn cancellation_mid_run() {
 fn snapshots_recording_and_3d_targets() {
     let d = datasets::dataset("toy2d", 0).unwrap();
     assert_eq!(d.data.shape, vec![10, 6, 2]);
-    let mut spec = OptimizeSpec::new("cka");
+    let mut spec = device_spec("cka");
     spec.measures.push("nbs".into());
     spec.max_iter = 10;
     spec.snapshot_every = Some(4);
@@ -137,7 +147,7 @@ fn targets_sgd_and_inits() {
     let x = datasets::dataset("exp-gaussian", 1).unwrap().data;
     assert_eq!(x.shape, vec![15, 40, 100]);
     // L1 towards a target pair
-    let mut spec = OptimizeSpec::new("cka");
+    let mut spec = device_spec("cka");
     spec.measures.push("procrustes-angular-score".into());
     spec.targets = Some(vec![0.5, 0.3]);
     spec.max_iter = 60;
@@ -146,7 +156,7 @@ fn targets_sgd_and_inits() {
     assert_eq!(r.summary.direction, Direction::Targets);
     assert!(r.summary.final_score < r.summary.scores[0]);
     // SGD from a given init
-    let mut spec = OptimizeSpec::new("nbs");
+    let mut spec = device_spec("nbs");
     spec.optimizer = OptimizerConfig::Sgd(SgdConfig {
         lr: 50.0,
         momentum: 0.9,
@@ -173,7 +183,7 @@ fn targets_sgd_and_inits() {
 fn nan_gradients_resample() {
     // cka-angular-score has an infinite slope at CKA = 1: start there (Y = X).
     let x = ultrametric();
-    let mut spec = OptimizeSpec::new("cka-angular-score");
+    let mut spec = device_spec("cka-angular-score");
     spec.max_iter = 5;
     spec.init = Init::Given;
     spec.dtype = FloatType::F64;

@@ -25,13 +25,19 @@ fn low_rank(n: usize, p: usize, r: usize, seed: u64) -> Mat<f64> {
     &a * &b
 }
 
+/// `SIMSCORE_TEST_DEVICE` (`cpu` by default, `cuda:0` on a GPU machine with a `cuda` build).
+fn device() -> Device {
+    let name = std::env::var("SIMSCORE_TEST_DEVICE").unwrap_or_else(|_| "cpu".into());
+    simscore_core::optim::parse_device(&name).expect("SIMSCORE_TEST_DEVICE")
+}
+
 fn tensor(m: &Mat<f64>) -> Tensor {
     let (n, p) = m.shape();
     let v: Vec<f64> = (0..n)
         .flat_map(|i| (0..p).map(move |j| (i, j)))
         .map(|(i, j)| m[(i, j)])
         .collect();
-    Tensor::from_vec(v, (n, p), &Device::Cpu).unwrap()
+    Tensor::from_vec(v, (n, p), &device()).unwrap()
 }
 
 fn to_mat(t: &Tensor) -> Mat<f64> {
