@@ -66,7 +66,15 @@ cargo bench -p simscore-core --features cuda --no-run --bench optim
 echo "== bundle"
 rm -rf gpu-bundle
 staging="$(mktemp -d)"
-newest() { ls -t "$CARGO_TARGET_DIR"/release/deps/"$1"-* | grep -v '\.d$' | head -1; }
+# the newest build of a test or bench target (cargo names them `<target>-<hash>`)
+newest() {
+  local f best=""
+  for f in "$CARGO_TARGET_DIR"/release/deps/"$1"-*; do
+    [[ "$f" == *.d ]] && continue
+    if [[ -z "$best" || "$f" -nt "$best" ]]; then best="$f"; fi
+  done
+  echo "$best"
+}
 cp "$CARGO_TARGET_DIR/release/simscore" "$staging/"
 for t in "${tests[@]}" optim; do cp "$(newest "$t")" "$staging/$t"; done
 strip "$staging"/*

@@ -11,7 +11,7 @@
 # Each step has its own time limit (600 s in all, one `run` call) and a failing step does not stop
 # the next ones; the script's exit status says whether all passed. $OUT receives 8 files.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 out="${OUT:-$(mktemp -d)}"
 mkdir -p "$out"
 bin="$(mktemp -d)"
