@@ -55,6 +55,11 @@ pub(crate) fn center(a: &Tensor) -> Result<Tensor> {
     if a.device().is_cpu() && a.rank() == 2 && matches!(a.dtype(), DType::F32 | DType::F64) {
         return a.contiguous()?.apply_op1(Center);
     }
+    center_by_products(a)
+}
+
+/// [`center`] from candle ops, for devices without our kernel.
+fn center_by_products(a: &Tensor) -> Result<Tensor> {
     let n = a.dims()[0];
     let ones = Tensor::ones((n, 1), a.dtype(), a.device())?;
     let mean = col_sums(a)?.affine(1.0 / n as f64, 0.0)?;
@@ -165,8 +170,13 @@ fn probe(t: &Tensor, g: Tensor) -> Result<Tensor> {
     if t.device().is_cpu() && t.dims() == g.dims() && matches!(t.dtype(), DType::F32 | DType::F64) {
         t.apply_op1(Probe { g })
     } else {
-        dot(&(t - t.detach())?, &g)
+        probe_elementwise(t, &g)
     }
+}
+
+/// [`probe`] from candle ops, for devices without our kernel.
+fn probe_elementwise(t: &Tensor, g: &Tensor) -> Result<Tensor> {
+    dot(&(t - t.detach())?, g)
 }
 
 struct Probe {
@@ -313,12 +323,7 @@ mod tests {
             for input in [base.clone(), transposed] {
                 let var = candle_core::Var::from_tensor(&input).unwrap();
                 let got = center(var.as_tensor()).unwrap();
-                let ones = Tensor::ones((n, 1), dtype, &Device::Cpu).unwrap();
-                let mean = col_sums(var.as_tensor())
-                    .unwrap()
-                    .affine(1.0 / n as f64, 0.0)
-                    .unwrap();
-                let want = (var.as_tensor() - ones.matmul(&mean).unwrap()).unwrap();
+                let want = center_by_products(var.as_tensor()).unwrap();
                 let diff = |x: &Tensor, y: &Tensor| {
                     scalar(
                         &(x - y)
@@ -345,6 +350,50 @@ mod tests {
                 );
                 assert!(diff(g1, g2) < tol, "{dtype:?} gradient");
                 assert!(scalar(&frob2(g1).unwrap()).unwrap() > 0.1);
+            }
+        }
+    }
+
+    /// The CPU probe op and the element-wise form other devices use: value 0, and the same
+    /// gradient `s·G` under an outer factor `s` (the op's backward scales by the incoming scalar).
+    #[test]
+    fn probe_op_matches_the_elementwise_form() {
+        let mut next = crate::test_data::stream(5);
+        let (n, p) = (7, 3);
+        let a: Vec<f64> = (0..n * p).map(|_| next()).collect();
+        let g: Vec<f64> = (0..n * p).map(|_| next() - 0.5).collect();
+        for dtype in [DType::F64, DType::F32] {
+            let t = |v: &[f64]| {
+                Tensor::from_vec(v.to_vec(), (n, p), &Device::Cpu)
+                    .unwrap()
+                    .to_dtype(dtype)
+                    .unwrap()
+            };
+            let var = candle_core::Var::from_tensor(&t(&a)).unwrap();
+            let gt = t(&g);
+            let op = probe(var.as_tensor(), gt.clone()).unwrap();
+            let ew = probe_elementwise(var.as_tensor(), &gt).unwrap();
+            assert_eq!(scalar(&op).unwrap(), 0.0);
+            assert_eq!(scalar(&ew).unwrap(), 0.0);
+            let grad = |x: &Tensor| {
+                let gs = x.affine(-2.5, 0.0).unwrap().backward().unwrap();
+                gs.get(var.as_tensor())
+                    .unwrap()
+                    .to_dtype(DType::F64)
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f64>()
+                    .unwrap()
+            };
+            let (g_op, g_ew) = (grad(&op), grad(&ew));
+            for (k, (u, v)) in g_op.iter().zip(&g_ew).enumerate() {
+                assert_eq!(u, v, "{dtype:?} element {k}");
+                let want = -2.5 * g[k];
+                assert!(
+                    (u - want).abs() <= 1e-6 * want.abs().max(1.0),
+                    "{dtype:?} {u} vs {want}"
+                );
             }
         }
     }
