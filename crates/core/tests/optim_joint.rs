@@ -1,5 +1,7 @@
 //! Joint optimisation of X and Y towards target scores, and the allowable-range sweep.
 
+mod common;
+
 use simscore_core::array::{Array, Dtype};
 use simscore_core::measures;
 use simscore_core::optim::joint::{RangeSpec, allowable_range, joint_optimize, square_targets};
@@ -17,11 +19,6 @@ fn arr(n: usize, p: usize, seed: u64) -> Array {
         })
         .collect();
     Array::new(vec![n, p], Dtype::Float64, data)
-}
-
-/// `SIMSCORE_TEST_DEVICE` (`cpu` by default, `cuda:0` on a GPU machine with a `cuda` build).
-fn test_device() -> String {
-    std::env::var("SIMSCORE_TEST_DEVICE").unwrap_or_else(|_| "cpu".into())
 }
 
 #[test]
@@ -56,7 +53,7 @@ fn reaches_a_feasible_target_pair() {
         &opt,
         400,
         FloatType::F64,
-        &test_device(),
+        &common::test_device(),
         &NoProgress,
     )
     .unwrap();
@@ -90,7 +87,7 @@ fn square_targets_like_the_reference() {
 #[test]
 fn allowable_range_sweep() {
     let mut spec = RangeSpec::new("cka", "procrustes-angular-score");
-    spec.device = test_device();
+    spec.device = common::test_device();
     spec.points_per_side = 3;
     spec.max_iter = 300;
     spec.optimizer = OptimizerConfig::Adam(AdamConfig {

@@ -1,6 +1,8 @@
 //! The optimisation loop: reaching 0.99 on the ultrametric dataset (cka, nbs, angular Procrustes),
 //! determinism for a seed, cancellation, snapshots and recording, NaN handling, the other inits.
 
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use simscore_core::measures;
@@ -11,13 +13,10 @@ use simscore_core::optim::{
 };
 use simscore_core::progress::{NoProgress, Progress};
 
-/// A spec on `SIMSCORE_TEST_DEVICE` (`cpu` by default, `cuda:0` on a GPU machine with a `cuda`
-/// build).
+/// A spec on the test device.
 fn device_spec(id: &str) -> OptimizeSpec {
     let mut s = OptimizeSpec::new(id);
-    if let Ok(device) = std::env::var("SIMSCORE_TEST_DEVICE") {
-        s.device = device;
-    }
+    s.device = common::test_device();
     s
 }
 

@@ -2,6 +2,8 @@
 //! central finite differences (f64), for the target side and the optimised side, on generic,
 //! rank-deficient and p > n inputs.
 
+mod common;
+
 use candle_core::{DType, Device, Tensor, Var};
 use faer::Mat;
 use simscore_core::measures;
@@ -25,10 +27,8 @@ fn low_rank(n: usize, p: usize, r: usize, seed: u64) -> Mat<f64> {
     &a * &b
 }
 
-/// `SIMSCORE_TEST_DEVICE` (`cpu` by default, `cuda:0` on a GPU machine with a `cuda` build).
 fn device() -> Device {
-    let name = std::env::var("SIMSCORE_TEST_DEVICE").unwrap_or_else(|_| "cpu".into());
-    simscore_core::optim::parse_device(&name).expect("SIMSCORE_TEST_DEVICE")
+    simscore_core::optim::parse_device(&common::test_device()).expect("SIMSCORE_TEST_DEVICE")
 }
 
 fn tensor(m: &Mat<f64>) -> Tensor {

@@ -115,15 +115,6 @@ impl Factor {
         cached(&self.frob2, || tensor::frob2(&self.m))
     }
 
-    /// `‖A‖_F²` as a number (cached for a constant side).
-    pub fn frob2_value(&self) -> Result<f64> {
-        if self.constant {
-            tensor::scalar(&self.frob2()?)
-        } else {
-            tensor::scalar(&tensor::frob2(&self.m.detach())?)
-        }
-    }
-
     /// Row squared norms `(AAᵀ)_ii`, shape `(n,)`.
     pub fn row_norms(&self) -> Result<Tensor> {
         cached(&self.row_norms, || self.m.sqr()?.sum(1))
@@ -181,7 +172,7 @@ pub(crate) fn nuclear(a: &Factor, b: &Factor) -> Result<Tensor> {
 /// squaring, a broadcast and an accumulation pass over `A` backward.
 pub(crate) fn nbs(a: &Factor, b: &Factor) -> Result<Tensor> {
     let (nuc, g) = super::host::nuclear_tensor(&cross(a, b)?)?;
-    let (na, nb) = (a.frob2_value()?, b.frob2_value()?);
+    let (na, nb) = (tensor::scalar(&a.frob2()?)?, tensor::scalar(&b.frob2()?)?);
     let den = (na * nb).sqrt();
     let v = nuc / den;
     with_nuclear_gradients(a, b, v, &g.affine(1.0 / den, 0.0)?, [v / na, v / nb])
