@@ -23,6 +23,11 @@ pub(crate) struct LinearTerms {
     pub hyy: f64,
 }
 
+/// Largest error bound, relative to the nuclear norm, accepted for taking the singular values of
+/// the reduced cross product from its Gram's eigenvalues (see `linalg::singular_values_via_gram`):
+/// well inside the 1e−9 to which the closed forms are compared with the references.
+const NUCLEAR_REL_ERR: f64 = 1e-10;
+
 /// The upper-triangle RDM vectors of X and Y for one RDM kind.
 pub(crate) type RdmPair = (std::rc::Rc<Vec<f64>>, std::rc::Rc<Vec<f64>>);
 
@@ -142,18 +147,24 @@ impl<'a> Ctx<'a> {
     }
 
     /// Singular values of `XcᵀYc`, from the (at most `min(n,p1) × min(n,p2)`) reduced product.
+    ///
+    /// When a side is wider than `n`, its row-space factor spans `1⊥` in full, so the reduced
+    /// product is no worse conditioned than the factors themselves: its singular values then come
+    /// from the eigenvalues of its Gram whenever their error bound allows (twice as fast as the
+    /// SVD: 1.7 against 3.3 ms at 199², n = 200, p = 2000). The square `p × p` product of two
+    /// `p ≤ n` sides typically has singular values down to 1e−8 of the largest (independent
+    /// noise), where that bound fails, so trying the eigenvalues first would only add their cost.
     pub fn cross_sv(&self, measure: &str) -> Result<&[f64], MeasureError> {
         self.cross_sv
             .get_or_init(|| {
                 let n = self.n();
-                let reduced;
-                let c = if self.x.ncols() <= n && self.y.ncols() <= n {
-                    self.cxy()
+                let sv = if self.x.ncols() <= n && self.y.ncols() <= n {
+                    linalg::singular_values(self.cxy())
                 } else {
-                    reduced = linalg::mul_tn(self.xr(), self.yr());
-                    reduced.as_ref()
+                    let reduced = linalg::mul_tn(self.xr(), self.yr());
+                    linalg::singular_values_via_gram(reduced.as_ref(), NUCLEAR_REL_ERR)
                 };
-                linalg::singular_values(c).map_err(|e| MeasureError::Numerical {
+                sv.map_err(|e| MeasureError::Numerical {
                     measure: measure.to_string(),
                     message: e.to_string(),
                 })

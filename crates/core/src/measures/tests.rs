@@ -91,3 +91,35 @@ fn cca_gram_route_agrees_with_orthonormal_bases_and_is_left_when_ill_conditioned
         }
     }
 }
+
+#[test]
+fn wide_sides_take_the_gram_route_and_match_the_full_svd() {
+    let mut next = crate::test_data::stream(11);
+    let z = faer::Mat::<f64>::from_fn(60, 5, |_, _| next() - 0.5);
+    let side = |p: usize, next: &mut dyn FnMut() -> f64| {
+        let a = faer::Mat::<f64>::from_fn(5, p, |_, _| next() - 0.5);
+        let noise = faer::Mat::<f64>::from_fn(60, p, |_, _| 0.3 * (next() - 0.5));
+        &(&z * &a) + &noise
+    };
+    let x = side(150, &mut next);
+    // both sides wider than n, and one side narrower (x̃ᵀYc)
+    for y in [side(130, &mut next), side(20, &mut next)] {
+        let ctx = context::Ctx::new(x.as_ref(), y.as_ref());
+        let got: f64 = ctx.cross_sv("nbs").unwrap().iter().sum();
+        let full = crate::linalg::mul_tn(ctx.xc(), ctx.yc());
+        let want: f64 = crate::linalg::singular_values(full.as_ref())
+            .unwrap()
+            .iter()
+            .sum();
+        assert!((got - want).abs() < 1e-12 * want, "{got} vs {want}");
+        let reduced = crate::linalg::mul_tn(ctx.xr(), ctx.yr());
+        if y.ncols() > 60 {
+            assert!(
+                crate::linalg::singular_values_from_gram(reduced.as_ref(), 1e-10)
+                    .unwrap()
+                    .is_some(),
+                "the reduced product should pass the Gram route's bound"
+            );
+        }
+    }
+}
