@@ -445,25 +445,36 @@ pub fn column_space(x: MatRef<'_, f64>) -> Result<(Mat<f64>, Vec<f64>), LinalgEr
     Ok((q, svd.s))
 }
 
-/// For a column-centred `xc` (`n × p`, `p > n`) with centred Gram `k = xc xcᵀ`: a matrix `x̃`
-/// (`n × (n−1)`) with `x̃ x̃ᵀ = k`, from the Cholesky factor of `k` restricted to `1⊥`
-/// (`H k H = [0 0; 0 L Lᵀ]` with `H` the Householder reflector sending `1` to `−√n e₁`, then
-/// `x̃ = H [0; L]`). Costs `O(n³)` after the Gram instead of a `p × n` QR. `None` when the
-/// restricted Gram is not clearly positive definite (`min L_ii < 1e−4 · max L_ii`), i.e. the data
-/// are (nearly) rank deficient, where the QR route is more accurate.
-pub fn centred_gram_factor(k: MatRef<'_, f64>) -> Option<Mat<f64>> {
-    let n = k.nrows();
-    if n < 2 {
-        return None;
-    }
+/// The Householder reflector `H = I − β v vᵀ` that sends `1` (length `n`) to `−√n e₁`.
+fn ones_reflector(n: usize) -> (Vec<f64>, f64) {
     let sq = (n as f64).sqrt();
     let v: Vec<f64> = (0..n)
         .map(|i| if i == 0 { 1.0 + sq } else { 1.0 })
         .collect();
     let beta = 2.0 / v.iter().map(|x| x * x).sum::<f64>();
-    let kv: Vec<f64> = (0..n)
-        .map(|i| (0..n).map(|j| k[(i, j)] * v[j]).sum())
-        .collect();
+    (v, beta)
+}
+
+/// For a column-centred `xc` (`n × p`, `p > n`) with centred Gram `k = xc xcᵀ`: the Cholesky
+/// factor `L` (lower, `(n−1)²`) of `k` restricted to `1⊥`, i.e. `H k H = [0 0; 0 L Lᵀ]` with `H`
+/// the reflector sending `1` to `−√n e₁`. Then `x̃ = H [0; L]` ([`embed_centred_factor`]) has
+/// `x̃ x̃ᵀ = k`, and for two such sides `x̃ᵀỹ = L_xᵀ L_y`. Costs `O(n³)` after the Gram instead
+/// of a `p × n` QR. `None` when the restricted Gram is not clearly positive definite
+/// (`min L_ii < 1e−4 · max L_ii`), i.e. the data are (nearly) rank deficient, where the QR route
+/// is more accurate.
+pub fn centred_gram_cholesky(k: MatRef<'_, f64>) -> Option<Mat<f64>> {
+    let n = k.nrows();
+    if n < 2 {
+        return None;
+    }
+    let (v, beta) = ones_reflector(n);
+    // k v, by columns (k is symmetric)
+    let mut kv = vec![0.0; n];
+    for (j, vj) in v.iter().enumerate() {
+        for (i, kvi) in kv.iter_mut().enumerate() {
+            *kvi += k[(i, j)] * vj;
+        }
+    }
     let s: f64 = (0..n).map(|i| v[i] * kv[i]).sum();
     let m = n - 1;
     let proj = Mat::from_fn(m, m, |a, b| {
@@ -476,21 +487,45 @@ pub fn centred_gram_factor(k: MatRef<'_, f64>) -> Option<Mat<f64>> {
     let d: Vec<f64> = (0..m).map(|i| l[(i, i)].abs()).collect();
     let max = d.iter().copied().fold(0.0, f64::max);
     let min = d.iter().copied().fold(f64::INFINITY, f64::min);
-    if !(max > 0.0 && min > 1e-4 * max) {
-        return None;
-    }
-    // x̃ = H [0; L] = [0; L] − β v (vᵀ [0; L])
+    (max > 0.0 && min > 1e-4 * max)
+        .then(|| Mat::from_fn(m, m, |i, j| if i >= j { l[(i, j)] } else { 0.0 }))
+}
+
+/// `x̃ = H [0; L]` (`n × (n−1)`) from the factor of [`centred_gram_cholesky`].
+pub fn embed_centred_factor(l: MatRef<'_, f64>) -> Mat<f64> {
+    let m = l.nrows();
+    let (v, beta) = ones_reflector(m + 1);
+    // x̃ = [0; L] − β v (vᵀ [0; L])
     let vtl: Vec<f64> = (0..m)
-        .map(|c| (0..m).map(|r| v[r + 1] * l[(r, c)]).sum())
+        .map(|c| (c..m).map(|r| v[r + 1] * l[(r, c)]).sum())
         .collect();
-    Some(Mat::from_fn(n, m, |i, c| {
+    Mat::from_fn(m + 1, m, |i, c| {
         let base = if i == 0 || i - 1 < c {
             0.0
         } else {
             l[(i - 1, c)]
         };
         base - beta * v[i] * vtl[c]
-    }))
+    })
+}
+
+/// `L_xᵀ L_y` for two lower triangular factors, through the triangular product (a third of the
+/// flops of the dense one).
+pub fn lower_factors_tn(lx: MatRef<'_, f64>, ly: MatRef<'_, f64>) -> Mat<f64> {
+    let m = lx.ncols();
+    let mut out = Mat::zeros(m, ly.ncols());
+    faer::linalg::matmul::triangular::matmul(
+        out.as_mut(),
+        BlockStructure::Rectangular,
+        Accum::Replace,
+        lx.transpose(),
+        BlockStructure::TriangularUpper,
+        ly,
+        BlockStructure::TriangularLower,
+        1.0,
+        par_for(2.0 * (m as f64).powi(3) / 3.0),
+    );
+    out
 }
 
 /// Orthonormal basis of the column space of `x`: the Householder thin `Q` when `x` is clearly of

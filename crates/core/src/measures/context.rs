@@ -28,6 +28,35 @@ pub(crate) struct LinearTerms {
 /// well inside the 1e−9 to which the closed forms are compared with the references.
 const NUCLEAR_REL_ERR: f64 = 1e-10;
 
+/// A centred side reduced to at most `n` columns with the same row Gram.
+pub(crate) enum Reduced {
+    /// The Cholesky factor `L` of the centred Gram on `1⊥` (`linalg::centred_gram_cholesky`):
+    /// the reduced rows are `H [0; L]`, and two factors give the cross product `L_xᵀ L_y`.
+    Factor(Mat<f64>),
+    /// The reduced rows themselves.
+    Rows(Mat<f64>),
+}
+
+impl Reduced {
+    /// The reduced rows (`n × r`).
+    pub fn rows(&self) -> std::borrow::Cow<'_, Mat<f64>> {
+        match self {
+            Reduced::Factor(l) => std::borrow::Cow::Owned(linalg::embed_centred_factor(l.as_ref())),
+            Reduced::Rows(r) => std::borrow::Cow::Borrowed(r),
+        }
+    }
+}
+
+/// The reduction of one centred side `xc` (see [`Ctx::xr`]); `gram` gives its shared centred Gram.
+fn reduce<'a>(xc: MatRef<'a, f64>, gram: impl FnOnce() -> MatRef<'a, f64>) -> Reduced {
+    if xc.ncols() > xc.nrows()
+        && let Some(l) = linalg::centred_gram_cholesky(gram())
+    {
+        return Reduced::Factor(l);
+    }
+    Reduced::Rows(linalg::row_space_reduce(xc))
+}
+
 /// The upper-triangle RDM vectors of X and Y for one RDM kind.
 pub(crate) type RdmPair = (std::rc::Rc<Vec<f64>>, std::rc::Rc<Vec<f64>>);
 
@@ -36,8 +65,8 @@ pub(crate) struct Ctx<'a> {
     pub y: MatRef<'a, f64>,
     xc: OnceCell<Mat<f64>>,
     yc: OnceCell<Mat<f64>>,
-    xr: OnceCell<Mat<f64>>,
-    yr: OnceCell<Mat<f64>>,
+    xr: OnceCell<Reduced>,
+    yr: OnceCell<Reduced>,
     cxx: OnceCell<Mat<f64>>,
     cyy: OnceCell<Mat<f64>>,
     cxy: OnceCell<Mat<f64>>,
@@ -103,30 +132,12 @@ impl<'a> Ctx<'a> {
     /// Row-space reduction of Xc (at most `min(n, p1)` columns, same row Gram): Xc itself when
     /// `p1 ≤ n`, otherwise the factor of the (shared) centred Gram restricted to `1⊥`, or the QR
     /// route when that Gram is nearly singular.
-    pub fn xr(&self) -> MatRef<'_, f64> {
-        self.xr
-            .get_or_init(|| {
-                if self.x.ncols() > self.n()
-                    && let Some(f) = linalg::centred_gram_factor(self.kx())
-                {
-                    return f;
-                }
-                linalg::row_space_reduce(self.xc())
-            })
-            .as_ref()
+    pub fn xr(&self) -> &Reduced {
+        self.xr.get_or_init(|| reduce(self.xc(), || self.kx()))
     }
 
-    pub fn yr(&self) -> MatRef<'_, f64> {
-        self.yr
-            .get_or_init(|| {
-                if self.y.ncols() > self.n()
-                    && let Some(f) = linalg::centred_gram_factor(self.ky())
-                {
-                    return f;
-                }
-                linalg::row_space_reduce(self.yc())
-            })
-            .as_ref()
+    pub fn yr(&self) -> &Reduced {
+        self.yr.get_or_init(|| reduce(self.yc(), || self.ky()))
     }
 
     /// Feature-space Gram `XcᵀXc`.
@@ -161,7 +172,7 @@ impl<'a> Ctx<'a> {
                 let sv = if self.x.ncols() <= n && self.y.ncols() <= n {
                     linalg::singular_values(self.cxy())
                 } else {
-                    let reduced = linalg::mul_tn(self.xr(), self.yr());
+                    let reduced = self.reduced_cross();
                     linalg::singular_values_via_gram(reduced.as_ref(), NUCLEAR_REL_ERR)
                 };
                 sv.map_err(|e| MeasureError::Numerical {
@@ -172,6 +183,17 @@ impl<'a> Ctx<'a> {
             .as_ref()
             .map(|v| v.as_slice())
             .map_err(Clone::clone)
+    }
+
+    /// `x̃ᵀỹ` from the row-space reductions: at most `min(n,p1) × min(n,p2)`, with the nonzero
+    /// singular values of `XcᵀYc`.
+    pub fn reduced_cross(&self) -> Mat<f64> {
+        match (self.xr(), self.yr()) {
+            (Reduced::Factor(lx), Reduced::Factor(ly)) => {
+                linalg::lower_factors_tn(lx.as_ref(), ly.as_ref())
+            }
+            (a, b) => linalg::mul_tn(a.rows().as_ref().as_ref(), b.rows().as_ref().as_ref()),
+        }
     }
 
     /// `‖XcᵀYc‖_*`.

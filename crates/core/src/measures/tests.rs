@@ -112,7 +112,7 @@ fn wide_sides_take_the_gram_route_and_match_the_full_svd() {
             .iter()
             .sum();
         assert!((got - want).abs() < 1e-12 * want, "{got} vs {want}");
-        let reduced = crate::linalg::mul_tn(ctx.xr(), ctx.yr());
+        let reduced = ctx.reduced_cross();
         if y.ncols() > 60 {
             assert!(
                 crate::linalg::singular_values_from_gram(reduced.as_ref(), 1e-10)
