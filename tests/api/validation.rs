@@ -6,6 +6,7 @@ use serde_json::json;
 use crate::helpers::{Backend, Options, assert_problem, matrix, send, spawn_app};
 use crate::on_both_backends;
 use simscore_core::array::{Array, Dtype};
+use simscore_core::measures;
 
 /// A hand-made .npy with any header dict and payload.
 fn npy(descr: &str, shape: &str, payload: &[u8]) -> Vec<u8> {
@@ -458,3 +459,75 @@ async fn input_deleted_elsewhere(backend: Backend) {
     assert_eq!(jobs["items"].as_array().map(Vec::len), Some(1), "{jobs}");
 }
 on_both_backends!(input_deleted_elsewhere);
+
+/// The diffscore measures cross-validated over conditions need 3-D (time, conditions, units)
+/// uploads: they score them with the engine's seeded splits, and refuse 2-D ones up front.
+async fn condition_cv(backend: Backend) {
+    let Some(app) = spawn_app(backend, Options::default()).await else {
+        return;
+    };
+    let as_3d = |m: Array, shape: Vec<usize>| Array::new(shape, Dtype::Float64, m.data);
+    let (x2, y2) = (matrix(40, 6, 1), matrix(40, 5, 2));
+    let (x3, y3) = (
+        as_3d(x2.clone(), vec![4, 10, 6]),
+        as_3d(y2.clone(), vec![4, 10, 5]),
+    );
+    let ids = ["procrustes-angular-cv", "linreg-cv", "linreg-angular-cv"];
+    let (x, y) = (
+        app.upload_ok(&x3, "x3").await,
+        app.upload_ok(&y3, "y3").await,
+    );
+    let body = json!({"x": {"dataset": x}, "y": {"dataset": y}, "measures": ids});
+    let (status, first) = app.post_json("/v1/score", &body).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    for (k, id) in ids.iter().enumerate() {
+        let want = measures::score_in(
+            id,
+            x2.to_mat().unwrap().as_ref(),
+            y2.to_mat().unwrap().as_ref(),
+            Some(10),
+        )
+        .unwrap();
+        let got = first["result"]["scores"][k]["value"].as_f64();
+        assert_eq!(got, Some(want), "{id}: {first}");
+    }
+    let (_, again) = app.post_json("/v1/score", &body).await;
+    assert_eq!(first["result"], again["result"], "the splits are seeded");
+    // the job's permutation test and bootstrap keep the layout
+    let spec = json!({"x": {"dataset": x}, "y": {"dataset": y}, "measures": ["linreg-cv"],
+                      "permutations": 19, "bootstrap": 10, "seed": 1});
+    let id = app.submit_ok("score", spec).await;
+    let job = app
+        .wait_finished(&id, std::time::Duration::from_secs(60))
+        .await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let cell = &job["result"]["scores"][0];
+    assert_eq!(
+        cell["value"], first["result"]["scores"][1]["value"],
+        "{cell}"
+    );
+    assert!(cell["permutation"]["p_value"].as_f64().is_some(), "{cell}");
+    assert!(cell["bootstrap"]["ci_low"].as_f64().is_some(), "{cell}");
+    // 2-D inputs, or a 3-D X against a 2-D Y, have no condition axis to split
+    let (x2, y2) = (
+        app.upload_ok(&x2, "x2").await,
+        app.upload_ok(&y2, "y2").await,
+    );
+    for (x, y) in [(&x2, &y2), (&x, &y2)] {
+        let (status, problem) = app
+            .post_json(
+                "/v1/score",
+                &json!({"x": {"dataset": x}, "y": {"dataset": y}, "measures": ["linreg-cv"]}),
+            )
+            .await;
+        assert_problem(
+            status,
+            &problem,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "2-D input",
+        );
+        let detail = problem["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains("3-D (time, conditions, units)"), "{detail}");
+    }
+}
+on_both_backends!(condition_cv);

@@ -117,6 +117,23 @@ impl Array {
     }
 }
 
+/// `(T, C)` of a 3-D `(time, conditions, units)` shape, `None` otherwise.
+pub fn time_conditions(shape: &[usize]) -> Option<(usize, usize)> {
+    match shape {
+        [t, c, _] => Some((*t, *c)),
+        _ => None,
+    }
+}
+
+/// The condition count `C` shared by a pair of arrays, when both are 3-D with the same `(T, C)`:
+/// what the measures cross-validated over conditions need.
+pub fn pair_conditions(x_shape: &[usize], y_shape: &[usize]) -> Option<usize> {
+    match (time_conditions(x_shape), time_conditions(y_shape)) {
+        (Some(a), Some(b)) if a == b => Some(a.1),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -114,13 +114,19 @@ fn check_measure(info: &MeasureInfo) -> Result<(), String> {
     let strat = (any::<u64>(), 16usize..32, 3usize..8, 3usize..8);
     let id = info.id.clone();
     let inv = info.invariances;
+    // measures cross-validated over conditions take a (T, C = 8, N) layout
+    let conditions = id.ends_with("cv=conditions").then_some(8);
     let result = runner.run(&strat, |(seed, n, p1, p2)| {
+        let n = conditions.map_or(n, |c| n.div_ceil(c) * c);
         let (p1, p2) = if inv.invertible_linear {
             (p1.min(n / 3), p2.min(n / 3))
         } else {
             (p1, p2)
         };
-        if measures::check_shapes(&id, n, p1, p2).is_err() {
+        if measures::find(&id)
+            .and_then(|m| m.check_shapes_in(n, p1, p2, conditions))
+            .is_err()
+        {
             return Ok(());
         }
         let (x, y) = pair(seed, n, p1, p2);
@@ -130,7 +136,7 @@ fn check_measure(info: &MeasureInfo) -> Result<(), String> {
         } else {
             (x, y)
         };
-        let f = match measures::score(&id, x.as_ref(), y.as_ref()) {
+        let f = match measures::score_in(&id, x.as_ref(), y.as_ref(), conditions) {
             Ok(v) => v,
             Err(_) => return Ok(()),
         };
@@ -155,7 +161,7 @@ fn check_measure(info: &MeasureInfo) -> Result<(), String> {
                 continue;
             }
             let (tx, ty) = (apply(t, &x, &mut r), apply(t, &y, &mut r));
-            let g = measures::score(&id, tx.as_ref(), ty.as_ref())
+            let g = measures::score_in(&id, tx.as_ref(), ty.as_ref(), conditions)
                 .map_err(|e| TestCaseError::fail(format!("{id} {t:?}: {e}")))?;
             prop_assert!(
                 close(f, g, 1e-7),
@@ -163,7 +169,7 @@ fn check_measure(info: &MeasureInfo) -> Result<(), String> {
             );
         }
         if info.symmetric {
-            let g = measures::score(&id, y.as_ref(), x.as_ref())
+            let g = measures::score_in(&id, y.as_ref(), x.as_ref(), conditions)
                 .map_err(|e| TestCaseError::fail(format!("{id} swapped: {e}")))?;
             prop_assert!(close(f, g, 1e-7), "{id}: not symmetric: {f} vs {g}");
         }
@@ -211,6 +217,15 @@ fn identical_inputs_give_the_analytic_value() {
             x.clone()
         };
         let v = measures::score(id, x.as_ref(), x.as_ref()).unwrap();
+        assert!((v - want).abs() < 1e-12, "{id}: {v} vs {want}");
+    }
+    // (T, C, N) = (5, 5, 6): cross-validated over conditions
+    for (id, want) in [
+        ("procrustes-angular-cv", 0.0),
+        ("linreg-cv", 1.0),
+        ("linreg-angular-cv", 0.0),
+    ] {
+        let v = measures::score_in(id, x.as_ref(), x.as_ref(), Some(5)).unwrap();
         assert!((v - want).abs() < 1e-12, "{id}: {v} vs {want}");
     }
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
 use crate::jobs::{ArrayRef, Inputs, JobContext, JobError, JobKind};
-use simscore_core::array::Array;
+use simscore_core::array::{Array, pair_conditions};
 use simscore_core::measures::{self, stats};
 use simscore_core::progress::{Progress, Slice};
 
@@ -154,19 +154,22 @@ impl JobKind for Score {
                 found.push(measures::find(id).map_err(|e| e.to_string())?);
             }
         }
-        let shapes = |side: &str, refs: &[ArrayRef]| -> Result<Vec<(usize, usize)>, String> {
+        type Shape = ((usize, usize), Vec<usize>);
+        let shapes = |side: &str, refs: &[ArrayRef]| -> Result<Vec<Shape>, String> {
             refs.iter()
                 .enumerate()
                 .map(|(i, r)| {
                     let info = inputs.array(r)?;
-                    matrix_shape(&format!("{side}[{i}] ('{}')", info.name), &info.shape)
+                    let m = matrix_shape(&format!("{side}[{i}] ('{}')", info.name), &info.shape)?;
+                    Ok((m, info.shape.clone()))
                 })
                 .collect()
         };
         let xs = shapes("x", spec.x.refs())?;
         let ys = shapes("y", spec.y.refs())?;
-        for (i, &(nx, px)) in xs.iter().enumerate() {
-            for (j, &(ny, py)) in ys.iter().enumerate() {
+        for (i, ((nx, px), x_shape)) in xs.iter().enumerate() {
+            for (j, ((ny, py), y_shape)) in ys.iter().enumerate() {
+                let (nx, px, ny, py) = (*nx, *px, *ny, *py);
                 if nx != ny {
                     return Err(format!(
                         "x[{i}] has {nx} rows but y[{j}] has {ny}: rows are stimuli/conditions and must correspond one to one"
@@ -175,7 +178,8 @@ impl JobKind for Score {
                 // With "all", measures that cannot run on these shapes report why in the result.
                 if !all {
                     for m in &found {
-                        m.check_shapes(nx, px, py).map_err(|e| e.to_string())?;
+                        m.check_shapes_in(nx, px, py, pair_conditions(x_shape, y_shape))
+                            .map_err(|e| e.to_string())?;
                     }
                 }
             }
@@ -228,10 +232,12 @@ pub fn compute(
     let yr: Vec<_> = ym.iter().map(|m| m.as_ref()).collect();
     let resampling = spec.permutations > 0 || spec.bootstrap > 0;
     let scoring_share = if resampling { 0.1 } else { 1.0 };
+    let conditions = |i: usize, j: usize| pair_conditions(&xs[i].1.shape, &ys[j].1.shape);
     let table = stats::all_pairs(
         ids,
         &xr,
         &yr,
+        &conditions,
         &Slice::new(progress, 0.0, scoring_share, "scores"),
     )?;
 
@@ -254,14 +260,17 @@ pub fn compute(
                 share,
                 &cell.measure,
             );
-            let (x, y) = (xr[cell.row], yr[cell.col]);
+            let pair = stats::Pair {
+                x: xr[cell.row],
+                y: yr[cell.col],
+                conditions: conditions(cell.row, cell.col),
+            };
             // Each cell draws from its own stream, so adding a measure changes no other cell.
             let seed = spec.seed.wrapping_add(k as u64);
             if spec.permutations > 0 {
                 out["permutation"] = stat_json(stats::permutation_test(
                     &cell.measure,
-                    x,
-                    y,
+                    pair,
                     spec.permutations as usize,
                     seed,
                     &part,
@@ -270,8 +279,7 @@ pub fn compute(
             if spec.bootstrap > 0 {
                 out["bootstrap"] = stat_json(stats::bootstrap(
                     &cell.measure,
-                    x,
-                    y,
+                    pair,
                     spec.bootstrap as usize,
                     seed,
                     spec.confidence,

@@ -63,6 +63,8 @@ pub(crate) type RdmPair = (std::rc::Rc<Vec<f64>>, std::rc::Rc<Vec<f64>>);
 pub(crate) struct Ctx<'a> {
     pub x: MatRef<'a, f64>,
     pub y: MatRef<'a, f64>,
+    /// `C` when the rows are a flattened `(T, C, N)` input (row `t·C + c`).
+    pub conditions: Option<usize>,
     xc: OnceCell<Mat<f64>>,
     yc: OnceCell<Mat<f64>>,
     xr: OnceCell<Reduced>,
@@ -83,10 +85,11 @@ pub(crate) struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    pub fn new(x: MatRef<'a, f64>, y: MatRef<'a, f64>) -> Self {
+    pub fn new(x: MatRef<'a, f64>, y: MatRef<'a, f64>, conditions: Option<usize>) -> Self {
         Ctx {
             x,
             y,
+            conditions,
             xc: OnceCell::new(),
             yc: OnceCell::new(),
             xr: OnceCell::new(),

@@ -26,6 +26,7 @@
 mod assignment;
 mod cca;
 mod cka;
+mod condition_cv;
 mod context;
 mod matching;
 mod procrustes;
@@ -172,16 +173,38 @@ impl Measure {
         &self.info
     }
 
-    /// Shape validation without data (see [`check_shapes`]).
+    /// Shape validation without data (see [`check_shapes`]), for 2-D inputs.
     pub fn check_shapes(&self, n: usize, p1: usize, p2: usize) -> Result<(), MeasureError> {
-        self.spec.check_shapes(&self.info.id, n, p1, p2)
+        self.check_shapes_in(n, p1, p2, None)
     }
 
-    /// The measure on one pair.
+    /// Shape validation with the row layout: `conditions` is `C` when both arrays were 3-D
+    /// `(T, C, N)`, flattened to `T·C` rows.
+    pub fn check_shapes_in(
+        &self,
+        n: usize,
+        p1: usize,
+        p2: usize,
+        conditions: Option<usize>,
+    ) -> Result<(), MeasureError> {
+        self.spec.check_shapes(&self.info.id, n, p1, p2, conditions)
+    }
+
+    /// The measure on one pair of 2-D inputs.
     pub fn score(&self, x: MatRef<'_, f64>, y: MatRef<'_, f64>) -> Result<f64, MeasureError> {
+        self.score_in(x, y, None)
+    }
+
+    /// The measure on one pair, with the row layout as in [`Measure::check_shapes_in`].
+    pub fn score_in(
+        &self,
+        x: MatRef<'_, f64>,
+        y: MatRef<'_, f64>,
+        conditions: Option<usize>,
+    ) -> Result<f64, MeasureError> {
         validate_pair(x, y)?;
-        self.check_shapes(x.nrows(), x.ncols(), y.ncols())?;
-        let ctx = Ctx::new(x, y);
+        self.check_shapes_in(x.nrows(), x.ncols(), y.ncols(), conditions)?;
+        let ctx = Ctx::new(x, y, conditions);
         self.eval(&ctx)
     }
 
@@ -263,9 +286,19 @@ pub fn check_shapes(id: &str, n: usize, p1: usize, p2: usize) -> Result<(), Meas
     find(id)?.check_shapes(n, p1, p2)
 }
 
-/// One measure on one pair.
+/// One measure on one pair of 2-D inputs.
 pub fn score(id: &str, x: MatRef<'_, f64>, y: MatRef<'_, f64>) -> Result<f64, MeasureError> {
     find(id)?.score(x, y)
+}
+
+/// One measure on one pair, with the row layout as in [`Measure::check_shapes_in`].
+pub fn score_in(
+    id: &str,
+    x: MatRef<'_, f64>,
+    y: MatRef<'_, f64>,
+    conditions: Option<usize>,
+) -> Result<f64, MeasureError> {
+    find(id)?.score_in(x, y, conditions)
 }
 
 /// Several measures on the same pair. Work is shared: the centred matrices, the cross-product
@@ -280,8 +313,19 @@ pub fn score_many(
     y: MatRef<'_, f64>,
     progress: &dyn Progress,
 ) -> Result<Vec<Result<f64, MeasureError>>, Cancelled> {
+    score_many_in(ids, x, y, None, progress)
+}
+
+/// [`score_many`] with the row layout as in [`Measure::check_shapes_in`].
+pub fn score_many_in(
+    ids: &[String],
+    x: MatRef<'_, f64>,
+    y: MatRef<'_, f64>,
+    conditions: Option<usize>,
+    progress: &dyn Progress,
+) -> Result<Vec<Result<f64, MeasureError>>, Cancelled> {
     let pair_ok = validate_pair(x, y);
-    let ctx = Ctx::new(x, y);
+    let ctx = Ctx::new(x, y, conditions);
     let mut out = Vec::with_capacity(ids.len());
     for (k, id) in ids.iter().enumerate() {
         if progress.cancelled() {
@@ -290,7 +334,7 @@ pub fn score_many(
         progress.report(k as f64 / ids.len().max(1) as f64, id);
         let r = pair_ok.clone().and_then(|_| {
             let m = find(id)?;
-            m.check_shapes(x.nrows(), x.ncols(), y.ncols())?;
+            m.check_shapes_in(x.nrows(), x.ncols(), y.ncols(), conditions)?;
             m.eval(&ctx)
         });
         out.push(r);

@@ -142,12 +142,23 @@ pub(crate) fn procrustes_cv(
     out: Out,
     id: &str,
 ) -> Result<f64, MeasureError> {
-    let n = x.nrows();
+    let rows: Vec<usize> = (0..x.nrows()).collect();
+    procrustes_on_splits(x, y, &splits(x.nrows(), Some(folds), &rows), out, id)
+}
+
+/// Procrustes fitted on each split's training rows (centred with their means) and scored on its
+/// test rows, averaged over the splits; `out` as in [`procrustes_cv`].
+pub(crate) fn procrustes_on_splits(
+    x: MatRef<'_, f64>,
+    y: MatRef<'_, f64>,
+    sp: &[(Vec<usize>, Vec<usize>)],
+    out: Out,
+    id: &str,
+) -> Result<f64, MeasureError> {
     let r = x.ncols().min(y.ncols());
     let mut total = 0.0;
-    let rows: Vec<usize> = (0..n).collect();
-    for (train, test) in splits(n, Some(folds), &rows) {
-        let (xtr, ytr) = (select_rows(x, &train), select_rows(y, &train));
+    for (train, test) in sp {
+        let (xtr, ytr) = (select_rows(x, train), select_rows(y, train));
         let (mx, my) = (
             linalg::column_means(xtr.as_ref()),
             linalg::column_means(ytr.as_ref()),
@@ -171,8 +182,8 @@ pub(crate) fn procrustes_cv(
                 ),
             });
         }
-        let xte = linalg::center_with(select_rows(x, &test).as_ref(), &mx);
-        let yte = linalg::center_with(select_rows(y, &test).as_ref(), &my);
+        let xte = linalg::center_with(select_rows(x, test).as_ref(), &mx);
+        let yte = linalg::center_with(select_rows(y, test).as_ref(), &my);
         // ⟨Xte U, Yte V⟩ = tr(Uᵀ XteᵀYte V)
         let c = linalg::mul_tn(xte.as_ref(), yte.as_ref());
         let cu = linalg::mul_tn(svd.u.as_ref(), c.as_ref());
@@ -188,7 +199,7 @@ pub(crate) fn procrustes_cv(
             }
         };
     }
-    let d = total / folds as f64;
+    let d = total / sp.len() as f64;
     Ok(match out {
         Out::AngularScore => 1.0 - d / std::f64::consts::FRAC_PI_2,
         _ => d,

@@ -250,8 +250,21 @@ pub(crate) fn linreg(
     let n = x.nrows();
     let order: Vec<usize> = (0..n).collect();
     let sp = splits(n, folds, &order);
-    let mut total = 0.0;
-    for (fold, f) in fold_fits(x, y, lambda, &sp, id)?.into_iter().enumerate() {
+    let scores = linreg_on_splits(x, y, lambda, &sp, agg, id)?;
+    Ok(scores.iter().sum::<f64>() / sp.len() as f64)
+}
+
+/// The per-split scores of [`linreg`] on explicit (train, test) row splits.
+pub(crate) fn linreg_on_splits(
+    x: MatRef<'_, f64>,
+    y: MatRef<'_, f64>,
+    lambda: f64,
+    sp: &[(Vec<usize>, Vec<usize>)],
+    agg: Agg,
+    id: &str,
+) -> Result<Vec<f64>, MeasureError> {
+    let mut scores = Vec::with_capacity(sp.len());
+    for (fold, f) in fold_fits(x, y, lambda, sp, id)?.into_iter().enumerate() {
         let (xte_c, xhat) = (f.target_c, f.pred_c);
         let nx2 = linalg::frob2(xte_c.as_ref());
         if nx2 == 0.0 {
@@ -280,9 +293,9 @@ pub(crate) fn linreg(
                 linalg::frob_dot(xte_c.as_ref(), xhat.as_ref()) / (nx2.sqrt() * nh2.sqrt())
             }
         };
-        total += s;
+        scores.push(s);
     }
-    Ok(total / sp.len() as f64)
+    Ok(scores)
 }
 
 /// diffscore `linreg` (QR, in-sample, zero-padded).

@@ -10,6 +10,7 @@
 use std::f64::consts::FRAC_PI_2;
 use std::sync::OnceLock;
 
+use super::condition_cv::{self, CvFit};
 use super::context::Ctx;
 use super::{Family, Invariances, Measure, MeasureError, MeasureInfo, ParameterInfo};
 use super::{cca, cka, guarded_arccos, matching, procrustes, regression, rsa};
@@ -149,6 +150,11 @@ pub(crate) enum Spec {
     /// Procrustes fitted on k−1 contiguous folds and scored on the held-out one.
     ProcrustesCv {
         folds: usize,
+        out: Out,
+    },
+    /// diffscore's random 80/20 splits over the conditions of a `(T, C, N)` input.
+    ConditionCv {
+        fit: CvFit,
         out: Out,
     },
     ShapeMetric {
@@ -297,6 +303,13 @@ impl Spec {
             Spec::ProcrustesCv { folds, out } => {
                 format!("procrustes-{}-cv={folds}folds", out.suffix())
             }
+            Spec::ConditionCv { fit, out } => {
+                let family = match fit {
+                    CvFit::Procrustes => "procrustes",
+                    CvFit::LinReg => "linreg",
+                };
+                format!("{family}-{}-cv=conditions", out.suffix())
+            }
             Spec::ShapeMetric { alpha, out } => {
                 format!("shape_metric-alpha={}-{}", pyf(*alpha), out.suffix())
             }
@@ -353,6 +366,7 @@ impl Spec {
         n: usize,
         p1: usize,
         p2: usize,
+        conditions: Option<usize>,
     ) -> Result<(), MeasureError> {
         let req = |requirement: &str, got: String| MeasureError::Requirement {
             measure: id.to_string(),
@@ -407,6 +421,39 @@ impl Spec {
                 "fewer units than training rows (min(p1, p2) < n − n/k): the rotation fitted on the training rows must be unique",
                 format!("n={n}, p1={p1}, p2={p2}"),
             )),
+            Spec::ConditionCv { fit, .. } => {
+                let Some(c) = conditions.filter(|&c| c > 0 && n.is_multiple_of(c)) else {
+                    return Err(req(
+                        "3-D (time, conditions, units) inputs: it splits the conditions (axis 1) into fitted and held-out ones",
+                        format!("{n} rows without a condition axis"),
+                    ));
+                };
+                let train = n / c * condition_cv::fit_conditions(c);
+                let width = match fit {
+                    CvFit::Procrustes => p1.min(p2),
+                    CvFit::LinReg => p2,
+                };
+                if c < 2 || train == n {
+                    Err(req(
+                        "at least 2 conditions, so that ⌊0.8·C⌋ are fitted on and the rest held out",
+                        format!("C={c}"),
+                    ))
+                } else if width >= train {
+                    Err(req(
+                        match fit {
+                            CvFit::Procrustes => {
+                                "fewer units than training rows (min(p1, p2) < T·⌊0.8·C⌋): the fitted rotation must be unique"
+                            }
+                            CvFit::LinReg => {
+                                "fewer units in Y than training rows (p2 < T·⌊0.8·C⌋): the least-squares fit must be unique"
+                            }
+                        },
+                        format!("T·⌊0.8·C⌋={train}, p1={p1}, p2={p2}"),
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
             Spec::LinReg { folds: Some(k), .. } if n < *k => Err(req(
                 &format!("at least {k} rows for {k}-fold cross-validation"),
                 format!("n={n}"),
@@ -438,6 +485,14 @@ impl Spec {
             Spec::ShapeMetric { alpha, out } => procrustes::shape_metric(ctx, *alpha, *out, id),
             Spec::ProcrustesCv { folds, out } => {
                 procrustes::procrustes_cv(ctx.x, ctx.y, *folds, *out, id)
+            }
+            Spec::ConditionCv { fit, out } => {
+                let c = ctx.conditions.ok_or_else(|| MeasureError::Requirement {
+                    measure: id.to_string(),
+                    requirement: "3-D (time, conditions, units) inputs".into(),
+                    got: "no condition axis".into(),
+                })?;
+                condition_cv::score(*fit, *out, ctx.x, ctx.y, c, id)
             }
             Spec::PermutationMetric { out } => procrustes::permutation_metric(ctx, *out, id),
             Spec::Cca { out } => {
@@ -485,11 +540,18 @@ impl Spec {
             Spec::Nbs { .. } | Spec::Bures => Family::Nbs,
             Spec::Procrustes { .. }
             | Spec::ProcrustesCv { .. }
+            | Spec::ConditionCv {
+                fit: CvFit::Procrustes,
+                ..
+            }
             | Spec::PermutationMetric { .. } => Family::Procrustes,
             Spec::ShapeMetric { .. } => Family::ShapeMetric,
             Spec::Cca { .. } | Spec::Svcca { .. } | Spec::Pwcca => Family::Cca,
             Spec::Rsa { .. } => Family::Rsa,
             Spec::LinReg { .. }
+            | Spec::ConditionCv {
+                fit: CvFit::LinReg, ..
+            }
             | Spec::LinRegQr { .. }
             | Spec::DeepDive { .. }
             | Spec::NeuroAi { .. } => Family::Regression,
@@ -677,6 +739,49 @@ impl Spec {
                         inv(true, true, *out != Out::Euclidean, true, false),
                         true,
                         "diffscore 43456c2 `procrustes-angular#5folds_cv` (kfold_crossval + RegCCA(alpha=1)); its `procrustes-angular-score#5folds_cv` is the Euclidean and `procrustes-euclidean-score#5folds_cv` the angular distance".into(),
+                    )
+                }
+                Spec::ConditionCv { fit, out } => {
+                    higher = *out == Out::AngularScore || *out == Out::Score;
+                    parameters.push(p("splits", condition_cv::SPLITS.to_string(), "random splits of the conditions (fixed seed)"));
+                    parameters.push(p("fit_ratio", "0.8".into(), "share of the conditions fitted on: ⌊0.8·C⌋ of them, at every time step"));
+                    let (what, range, inv_all, reference) = match fit {
+                        CvFit::Procrustes => (
+                            format!(
+                                "orthogonal Procrustes fitted on the training conditions (centred with their means) and scored on the held-out ones by the angular distance arccos(⟨Xte U, Yte V⟩ / (‖Xte‖‖Yte‖)){}",
+                                if *out == Out::AngularScore { ", reported as 1 − d/(π/2)" } else { "" }
+                            ),
+                            if *out == Out::AngularScore { unit } else { angle },
+                            inv(true, true, true, true, false),
+                            if *out == Out::AngularScore {
+                                "1 − d/(π/2) of diffscore 43456c2 `procrustes-angular-cv` (RegCCA(alpha=1), 5 × torch.randperm splits of axis 1; same value for the same splits). diffscore's own `procrustes-angular-cv-score` is the k-fold `procrustes-angular_score-cv=5folds`: it calls a name that a later definition rebinds"
+                            } else {
+                                "diffscore 43456c2 `procrustes-angular-cv` (RegCCA(alpha=1), 5 × torch.randperm splits of axis 1; same value for the same splits)"
+                            },
+                        ),
+                        CvFit::LinReg => (
+                            format!(
+                                "least squares predicting X from Y, fitted on the training conditions (centred with their means) and scored on the held-out ones by R² = 1 − ‖Xte − X̂te‖²/‖Xte‖²{}",
+                                if *out == Out::Angular { ", as arccos(R²) (0 when |R² − 1| < 1e−5)" } else { "" }
+                            ),
+                            if *out == Out::Angular { [Some(0.0), Some(std::f64::consts::PI)] } else { r2 },
+                            inv(true, true, true, true, false),
+                            "diffscore 43456c2 `linreg-cv` / `linreg-angular-cv` (torch.linalg.lstsq, 5 × torch.randperm splits of axis 1; same value for the same splits)",
+                        ),
+                    };
+                    requirements = format!(
+                        "a 3-D (T, C, N) input with C ≥ 2, and {} < T·⌊0.8·C⌋",
+                        if *fit == CvFit::Procrustes { "min(p1, p2)" } else { "p2" }
+                    );
+                    (
+                        format!(
+                            "Cross-validated over conditions: in each of {} random splits (fixed seed; diffscore's are unseeded), {what}; the mean over the splits",
+                            condition_cv::SPLITS
+                        ),
+                        range,
+                        inv_all,
+                        *fit == CvFit::Procrustes,
+                        reference.to_string(),
                     )
                 }
                 Spec::ShapeMetric { alpha, out } => {
@@ -961,7 +1066,19 @@ const ALIASES: &[(&str, &str)] = &[
         "linear_regression-pearsonr2-cv=5folds",
         "ridge-lambda=1-pearsonr2-cv=5folds",
     ),
-    ("linreg-cv", "linreg-r2#5folds_cv"),
+    // diffscore's random splits over conditions (its `linreg-r2#5folds_cv` is k-fold over rows)
+    (
+        "procrustes-angular-cv",
+        "procrustes-distance=angular-cv=conditions",
+    ),
+    // diffscore's `procrustes_angular_cv_score` calls the module-level `procrustes_angular_cv`,
+    // which a later definition rebinds to the k-fold `procrustes-angular#5folds_cv`
+    (
+        "procrustes-angular-cv-score",
+        "procrustes-angular_score-cv=5folds",
+    ),
+    ("linreg-cv", "linreg-score-cv=conditions"),
+    ("linreg-angular-cv", "linreg-distance=angular-cv=conditions"),
 ];
 
 fn aliases_of(id: &str) -> Vec<String> {
@@ -1012,6 +1129,14 @@ fn canonical_specs() -> Vec<Spec> {
     }
     for out in [Angular, AngularScore, Euclidean] {
         v.push(Spec::ProcrustesCv { folds: 5, out });
+    }
+    for (fit, out) in [
+        (CvFit::Procrustes, Angular),
+        (CvFit::Procrustes, AngularScore),
+        (CvFit::LinReg, Score),
+        (CvFit::LinReg, Angular),
+    ] {
+        v.push(Spec::ConditionCv { fit, out });
     }
     for out in [Angular, Euclidean] {
         v.push(Spec::ShapeMetric { alpha: 0.5, out });
@@ -1135,6 +1260,30 @@ fn parse(raw: &str) -> Result<Spec, ParseError> {
         "ridge-pearsonr-cv=5folds-reverse" => return Ok(Spec::NeuroAi { reverse: true }),
         "soft_correlation_match" => return Ok(Spec::SoftMatch),
         "ensd" => return Ok(Spec::Ensd),
+        "procrustes-distance=angular-cv=conditions" => {
+            return Ok(Spec::ConditionCv {
+                fit: CvFit::Procrustes,
+                out: Out::Angular,
+            });
+        }
+        "procrustes-angular_score-cv=conditions" => {
+            return Ok(Spec::ConditionCv {
+                fit: CvFit::Procrustes,
+                out: Out::AngularScore,
+            });
+        }
+        "linreg-score-cv=conditions" => {
+            return Ok(Spec::ConditionCv {
+                fit: CvFit::LinReg,
+                out: Out::Score,
+            });
+        }
+        "linreg-distance=angular-cv=conditions" => {
+            return Ok(Spec::ConditionCv {
+                fit: CvFit::LinReg,
+                out: Out::Angular,
+            });
+        }
         _ => {}
     }
     if let Some(rest) = s.strip_prefix("ridge-lambda=1-")

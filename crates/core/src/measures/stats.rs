@@ -22,7 +22,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::{MeasureError, find, score_many, validate_pair};
+use super::{MeasureError, find, score_many_in, validate_pair};
 use crate::progress::{Cancelled, Progress};
 
 /// Why a statistic could not be computed.
@@ -83,10 +83,14 @@ impl PairTable {
 }
 
 /// All measures on all pairs (e.g. model layers × brain areas).
+///
+/// `conditions(i, j)` is the row layout of pair `(i, j)`: `C` when both arrays were 3-D
+/// `(T, C, N)` (see [`super::Measure::check_shapes_in`]).
 pub fn all_pairs(
     ids: &[String],
     xs: &[MatRef<'_, f64>],
     ys: &[MatRef<'_, f64>],
+    conditions: &dyn Fn(usize, usize) -> Option<usize>,
     progress: &dyn Progress,
 ) -> Result<PairTable, Cancelled> {
     let total = (xs.len() * ys.len()).max(1);
@@ -100,7 +104,13 @@ pub fn all_pairs(
                 (i * ys.len() + j) as f64 / total as f64,
                 &format!("pair ({i}, {j})"),
             );
-            let scores = score_many(ids, *x, *y, &super::super::progress::NoProgress)?;
+            let scores = score_many_in(
+                ids,
+                *x,
+                *y,
+                conditions(i, j),
+                &super::super::progress::NoProgress,
+            )?;
             for (id, r) in ids.iter().zip(scores) {
                 cells.push(PairScore {
                     row: i,
@@ -233,11 +243,30 @@ fn permuted_rows(y: MatRef<'_, f64>, perm: &[usize]) -> Mat<f64> {
     Mat::from_fn(y.nrows(), y.ncols(), |i, j| y[(perm[i], j)])
 }
 
-/// Row-permutation test of measure `id` on `(x, y)`.
+/// One pair of inputs with its row layout: `conditions` is `C` when both were 3-D `(T, C, N)`
+/// arrays (see [`super::Measure::check_shapes_in`]).
+#[derive(Clone, Copy)]
+pub struct Pair<'a> {
+    pub x: MatRef<'a, f64>,
+    pub y: MatRef<'a, f64>,
+    pub conditions: Option<usize>,
+}
+
+impl<'a> Pair<'a> {
+    /// A pair of 2-D inputs.
+    pub fn new(x: MatRef<'a, f64>, y: MatRef<'a, f64>) -> Self {
+        Pair {
+            x,
+            y,
+            conditions: None,
+        }
+    }
+}
+
+/// Row-permutation test of measure `id` on a pair.
 pub fn permutation_test(
     id: &str,
-    x: MatRef<'_, f64>,
-    y: MatRef<'_, f64>,
+    pair: Pair<'_>,
     n_permutations: usize,
     seed: u64,
     progress: &dyn Progress,
@@ -247,15 +276,17 @@ pub fn permutation_test(
             "n_permutations must be ≥ 1".into(),
         ));
     }
+    let Pair { x, y, conditions } = pair;
     let m = find(id)?;
     validate_pair(x, y)?;
-    m.check_shapes(x.nrows(), x.ncols(), y.ncols())?;
-    let observed = m.score(x, y)?;
+    m.check_shapes_in(x.nrows(), x.ncols(), y.ncols(), conditions)?;
+    let observed = m.score_in(x, y, conditions)?;
     let n = x.nrows();
     let null = resample(n_permutations, progress, "permutations", |k| {
         let mut perm: Vec<usize> = (0..n).collect();
         perm.shuffle(&mut rng_for(seed, k));
-        m.score(x, permuted_rows(y, &perm).as_ref()).ok()
+        m.score_in(x, permuted_rows(y, &perm).as_ref(), conditions)
+            .ok()
     })?;
     let n_failed = null.iter().filter(|v| v.is_none()).count();
     let mut vals: Vec<f64> = null.into_iter().flatten().collect();
@@ -291,11 +322,10 @@ pub fn permutation_test(
     })
 }
 
-/// Row-bootstrap percentile confidence interval of measure `id` on `(x, y)`.
+/// Row-bootstrap percentile confidence interval of measure `id` on a pair.
 pub fn bootstrap(
     id: &str,
-    x: MatRef<'_, f64>,
-    y: MatRef<'_, f64>,
+    pair: Pair<'_>,
     n_resamples: usize,
     seed: u64,
     confidence: f64,
@@ -311,17 +341,18 @@ pub fn bootstrap(
             "confidence must be in (0, 1), got {confidence}"
         )));
     }
+    let Pair { x, y, conditions } = pair;
     let m = find(id)?;
     validate_pair(x, y)?;
-    m.check_shapes(x.nrows(), x.ncols(), y.ncols())?;
-    let observed = m.score(x, y)?;
+    m.check_shapes_in(x.nrows(), x.ncols(), y.ncols(), conditions)?;
+    let observed = m.score_in(x, y, conditions)?;
     let n = x.nrows();
     let vals = resample(n_resamples, progress, "bootstrap", |k| {
         let mut rng = rng_for(seed, k);
         let rows: Vec<usize> = (0..n).map(|_| rng.random_range(0..n)).collect();
         let xb = permuted_rows(x, &rows);
         let yb = permuted_rows(y, &rows);
-        m.score(xb.as_ref(), yb.as_ref()).ok()
+        m.score_in(xb.as_ref(), yb.as_ref(), conditions).ok()
     })?;
     let n_failed = vals.iter().filter(|v| v.is_none()).count();
     let mut vals: Vec<f64> = vals.into_iter().flatten().collect();
@@ -361,22 +392,29 @@ mod tests {
         let x = data(40, 5, 1);
         let noise = data(40, 5, 2);
         let y = Mat::from_fn(40, 5, |i, j| x[(i, j)] + 0.1 * noise[(i, j)]);
-        let a = permutation_test("cka", x.as_ref(), y.as_ref(), 99, 7, &NoProgress).unwrap();
-        let b = permutation_test("cka", x.as_ref(), y.as_ref(), 99, 7, &NoProgress).unwrap();
+        let a =
+            permutation_test("cka", Pair::new(x.as_ref(), y.as_ref()), 99, 7, &NoProgress).unwrap();
+        let b =
+            permutation_test("cka", Pair::new(x.as_ref(), y.as_ref()), 99, 7, &NoProgress).unwrap();
         assert_eq!(a, b);
         assert!((a.p_value - 0.01).abs() < 1e-12, "{}", a.p_value);
         let d = permutation_test(
             "procrustes-distance=angular",
-            x.as_ref(),
-            y.as_ref(),
+            Pair::new(x.as_ref(), y.as_ref()),
             49,
             7,
             &NoProgress,
         )
         .unwrap();
         assert!((d.p_value - 0.02).abs() < 1e-12);
-        let indep =
-            permutation_test("cka", x.as_ref(), noise.as_ref(), 99, 3, &NoProgress).unwrap();
+        let indep = permutation_test(
+            "cka",
+            Pair::new(x.as_ref(), noise.as_ref()),
+            99,
+            3,
+            &NoProgress,
+        )
+        .unwrap();
         assert!(indep.p_value > 0.05);
     }
 
@@ -385,7 +423,15 @@ mod tests {
         let x = data(50, 4, 3);
         let noise = data(50, 4, 4);
         let y = Mat::from_fn(50, 4, |i, j| x[(i, j)] + 0.5 * noise[(i, j)]);
-        let b = bootstrap("nbs", x.as_ref(), y.as_ref(), 200, 1, 0.95, &NoProgress).unwrap();
+        let b = bootstrap(
+            "nbs",
+            Pair::new(x.as_ref(), y.as_ref()),
+            200,
+            1,
+            0.95,
+            &NoProgress,
+        )
+        .unwrap();
         assert!(b.ci_low <= b.observed && b.observed <= b.ci_high, "{b:?}");
         assert!(b.ci_low < b.ci_high);
     }
@@ -397,7 +443,7 @@ mod tests {
         let xr: Vec<_> = xs.iter().map(|m| m.as_ref()).collect();
         let yr: Vec<_> = ys.iter().map(|m| m.as_ref()).collect();
         let ids = vec!["cka".to_string(), "nbs".to_string()];
-        let t = all_pairs(&ids, &xr, &yr, &NoProgress).unwrap();
+        let t = all_pairs(&ids, &xr, &yr, &|_, _| None, &NoProgress).unwrap();
         assert_eq!(t.cells.len(), 4);
         let direct = super::super::score("nbs", xs[1].as_ref(), ys[0].as_ref()).unwrap();
         assert_eq!(t.get(1, 0, 1), Some(direct));
@@ -413,7 +459,7 @@ mod tests {
             }
         }
         let x = data(20, 3, 1);
-        let r = permutation_test("cka", x.as_ref(), x.as_ref(), 10, 1, &Stop);
+        let r = permutation_test("cka", Pair::new(x.as_ref(), x.as_ref()), 10, 1, &Stop);
         assert_eq!(r, Err(StatsError::Cancelled));
     }
 }

@@ -82,7 +82,7 @@ fn cca_gram_route_agrees_with_orthonormal_bases_and_is_left_when_ill_conditioned
         y_ill[(i, 8)] = y[(i, 7)] + 1e-7 * next();
     }
     for y in [&y, &y_ill] {
-        let ctx = context::Ctx::new(x.as_ref(), y.as_ref());
+        let ctx = context::Ctx::new(x.as_ref(), y.as_ref(), None);
         let got = ctx.canonical_correlations("cca").unwrap().to_vec();
         let want = cca::correlations_via_bases(ctx.xc(), ctx.yc(), "cca").unwrap();
         assert_eq!(got.len(), want.len());
@@ -104,7 +104,7 @@ fn wide_sides_take_the_gram_route_and_match_the_full_svd() {
     let x = side(150, &mut next);
     // both sides wider than n, and one side narrower (x̃ᵀYc)
     for y in [side(130, &mut next), side(20, &mut next)] {
-        let ctx = context::Ctx::new(x.as_ref(), y.as_ref());
+        let ctx = context::Ctx::new(x.as_ref(), y.as_ref(), None);
         let got: f64 = ctx.cross_sv("nbs").unwrap().iter().sum();
         let full = crate::linalg::mul_tn(ctx.xc(), ctx.yc());
         let want: f64 = crate::linalg::singular_values(full.as_ref())
