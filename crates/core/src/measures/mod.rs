@@ -214,7 +214,7 @@ impl Measure {
     }
 }
 
-/// Clamp into the declared range (the clamp only removes rounding error) and refuse NaN.
+/// Clamp rounding overshoot into the declared range; refuse NaN and values clearly beyond it.
 fn finish(info: &MeasureInfo, v: f64) -> Result<f64, MeasureError> {
     if v.is_nan() {
         return Err(MeasureError::Numerical {
@@ -223,14 +223,21 @@ fn finish(info: &MeasureInfo, v: f64) -> Result<f64, MeasureError> {
         });
     }
     let [lo, hi] = info.range;
-    let mut v = v;
-    if let Some(lo) = lo {
-        v = v.max(lo);
+    // rounding can overshoot a bound slightly (CKA of X with itself at 1 + 2ε); anything beyond
+    // that would mean the declared range is wrong, which the clamp must not hide
+    let slack = |b: f64| 1e-8 * b.abs().max(1.0);
+    let outside =
+        lo.is_some_and(|lo| v < lo - slack(lo)) || hi.is_some_and(|hi| v > hi + slack(hi));
+    if outside {
+        return Err(MeasureError::Numerical {
+            measure: info.id.clone(),
+            message: format!(
+                "the value {v} is outside the measure's declared range {:?}; please report this",
+                info.range
+            ),
+        });
     }
-    if let Some(hi) = hi {
-        v = v.min(hi);
-    }
-    Ok(v)
+    Ok(v.clamp(lo.unwrap_or(f64::NEG_INFINITY), hi.unwrap_or(f64::INFINITY)))
 }
 
 /// Row counts equal, both non-empty, all values finite.

@@ -731,10 +731,11 @@ impl Spec {
                                 _ => "angular distances arccos(⟨Xte U, Yte V⟩ / (‖Xte‖‖Yte‖))",
                             }
                         ),
+                        // held-out rows can align worse than chance: cosines down to −1
                         match out {
                             Out::Euclidean => nonneg,
-                            Out::AngularScore => unit,
-                            _ => angle,
+                            Out::AngularScore => signed,
+                            _ => [Some(0.0), Some(std::f64::consts::PI)],
                         },
                         inv(true, true, *out != Out::Euclidean, true, false),
                         true,
@@ -751,7 +752,12 @@ impl Spec {
                                 "orthogonal Procrustes fitted on the training conditions (centred with their means) and scored on the held-out ones by the angular distance arccos(⟨Xte U, Yte V⟩ / (‖Xte‖‖Yte‖)){}",
                                 if *out == Out::AngularScore { ", reported as 1 − d/(π/2)" } else { "" }
                             ),
-                            if *out == Out::AngularScore { unit } else { angle },
+                            // held-out rows can align worse than chance: cosines down to −1
+                            if *out == Out::AngularScore {
+                                signed
+                            } else {
+                                [Some(0.0), Some(std::f64::consts::PI)]
+                            },
                             inv(true, true, true, true, false),
                             if *out == Out::AngularScore {
                                 "1 − d/(π/2) of diffscore 43456c2 `procrustes-angular-cv` (RegCCA(alpha=1), 5 × torch.randperm splits of axis 1; same value for the same splits). diffscore's own `procrustes-angular-cv-score` is the k-fold `procrustes-angular_score-cv=5folds`: it calls a name that a later definition rebinds"
