@@ -65,3 +65,42 @@ fn values_match_reference_implementations() {
         failures.join("\n")
     );
 }
+
+/// diffscore's own RSA ids (aliases), from `tests/fixtures/measures/diffscore.json` (see
+/// `make_diffscore_fixtures.py`): 3-D pairs, which diffscore flattens to `T·C` rows as we do.
+#[test]
+fn diffscore_rsa_aliases_match_diffscore() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/measures/diffscore.json"
+    );
+    let data: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json");
+    let flat = |v: &Value| -> Mat<f64> {
+        let rows: Vec<Value> = v
+            .as_array()
+            .expect("time steps")
+            .iter()
+            .flat_map(|t| t.as_array().expect("conditions").clone())
+            .collect();
+        mat(&Value::Array(rows))
+    };
+    let mut compared = 0;
+    for e in data["entries"].as_array().expect("entries") {
+        if e["kind"] != "closed" {
+            continue;
+        }
+        let case = &data["cases"][e["case"].as_str().unwrap()];
+        let (x, y) = (flat(&case["x"]), flat(&case["y"]));
+        let id = e["measure"].as_str().unwrap();
+        let got = measures::score(id, x.as_ref(), y.as_ref()).unwrap();
+        let want = e["value"].as_f64().unwrap();
+        assert!(
+            (got - want).abs() <= 1e-9 * want.abs().max(1.0),
+            "{} {id}: ours {got} ref {want}",
+            e["case"]
+        );
+        compared += 1;
+    }
+    assert_eq!(compared, 12);
+}

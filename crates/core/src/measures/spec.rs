@@ -1084,6 +1084,24 @@ const ALIASES: &[(&str, &str)] = &[
         "procrustes-angular_score-cv=5folds",
     ),
     ("linreg-cv", "linreg-score-cv=conditions"),
+    // diffscore's own RSA ids
+    (
+        "rsa-euclidean-corr",
+        "rsa-rdm=squared_euclidean-compare=pearson",
+    ),
+    (
+        "rsa-euclidean-cosine",
+        "rsa-rdm=squared_euclidean-compare=cosine",
+    ),
+    (
+        "rsa-correlation-cosine",
+        "rsa-rdm=correlation-compare=cosine",
+    ),
+    // the double-centred squared-distance matrix is −2·HKH, so its cosine is linear CKA
+    (
+        "rsa-euclidean-centered-cosine",
+        "cka-kernel=linear-hsic=gretton-score",
+    ),
     ("linreg-angular-cv", "linreg-distance=angular-cv=conditions"),
 ];
 
