@@ -173,6 +173,11 @@ impl Measure {
         &self.info
     }
 
+    /// Whether the measure splits the conditions of a 3-D `(T, C, N)` input (and needs one).
+    pub fn splits_conditions(&self) -> bool {
+        matches!(self.spec, spec::Spec::ConditionCv { .. })
+    }
+
     /// Shape validation without data (see [`check_shapes`]), for 2-D inputs.
     pub fn check_shapes(&self, n: usize, p1: usize, p2: usize) -> Result<(), MeasureError> {
         self.check_shapes_in(n, p1, p2, None)

@@ -347,9 +347,11 @@ pub fn bootstrap(
     m.check_shapes_in(x.nrows(), x.ncols(), y.ncols(), conditions)?;
     let observed = m.score_in(x, y, conditions)?;
     let n = x.nrows();
+    // A measure that splits conditions resamples whole conditions (every time step of each drawn
+    // condition, in the (T, C) layout); resampling single rows would scramble that layout.
+    let blocks = conditions.filter(|_| m.splits_conditions());
     let vals = resample(n_resamples, progress, "bootstrap", |k| {
-        let mut rng = rng_for(seed, k);
-        let rows: Vec<usize> = (0..n).map(|_| rng.random_range(0..n)).collect();
+        let rows = bootstrap_rows(&mut rng_for(seed, k), n, blocks);
         let xb = permuted_rows(x, &rows);
         let yb = permuted_rows(y, &rows);
         m.score_in(xb.as_ref(), yb.as_ref(), conditions).ok()
@@ -377,10 +379,55 @@ pub fn bootstrap(
     })
 }
 
+/// One bootstrap resample of `n` rows: rows drawn with replacement, or with `blocks = Some(C)`
+/// conditions drawn with replacement, each with all its time steps (row `t·C + k` of the
+/// resample is row `t·C + c_k` of the data).
+fn bootstrap_rows(rng: &mut ChaCha8Rng, n: usize, blocks: Option<usize>) -> Vec<usize> {
+    match blocks {
+        Some(c) => {
+            let drawn: Vec<usize> = (0..c).map(|_| rng.random_range(0..c)).collect();
+            (0..n / c)
+                .flat_map(|t| drawn.iter().map(move |&d| t * c + d))
+                .collect()
+        }
+        None => (0..n).map(|_| rng.random_range(0..n)).collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::progress::NoProgress;
+
+    #[test]
+    fn condition_resamples_keep_the_time_steps_of_each_condition() {
+        let (t, c) = (4, 10);
+        let mut repeated = false;
+        for k in 0..20 {
+            let rows = bootstrap_rows(&mut rng_for(3, k), t * c, Some(c));
+            assert_eq!(rows.len(), t * c);
+            for (r, &src) in rows.iter().enumerate() {
+                // same time step, and the same drawn condition at every time step
+                assert_eq!(src / c, r / c);
+                assert_eq!(src % c, rows[r % c] % c);
+            }
+            let mut drawn: Vec<usize> = rows[..c].to_vec();
+            drawn.sort_unstable();
+            drawn.dedup();
+            repeated |= drawn.len() < c;
+        }
+        assert!(repeated, "drawn with replacement");
+        // and the bootstrap of a condition-split measure runs on such resamples
+        let x = data(t * c, 5, 1);
+        let noise = data(t * c, 4, 2);
+        let y = Mat::from_fn(t * c, 4, |i, j| x[(i, j)] + 0.3 * noise[(i, j)]);
+        let pair = Pair {
+            conditions: Some(c),
+            ..Pair::new(x.as_ref(), y.as_ref())
+        };
+        let b = bootstrap("linreg-cv", pair, 30, 1, 0.9, &NoProgress).unwrap();
+        assert!(b.n_failed < 30 && b.ci_low <= b.ci_high, "{b:?}");
+    }
 
     fn data(n: usize, p: usize, seed: u64) -> Mat<f64> {
         let mut r = ChaCha8Rng::seed_from_u64(seed);
