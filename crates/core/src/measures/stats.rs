@@ -322,7 +322,8 @@ pub fn permutation_test(
     })
 }
 
-/// Row-bootstrap percentile confidence interval of measure `id` on a pair.
+/// Row-bootstrap percentile confidence interval of measure `id` on a pair (whole conditions for a
+/// measure that splits them).
 pub fn bootstrap(
     id: &str,
     pair: Pair<'_>,
