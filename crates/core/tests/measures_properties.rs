@@ -290,3 +290,57 @@ fn degenerate_inputs_give_errors_not_nan() {
     let err = measures::check_shapes("cka-hsic_song", 3, 5, 5).unwrap_err();
     assert!(err.to_string().contains("4 rows"), "{err}");
 }
+
+/// Degenerate and awkward inputs (X = Y, X = −Y, a constant column, rank one, small counts, few
+/// rows, more units than rows) must not push any measure outside its declared range: the engine
+/// refuses such values rather than clamping them.
+#[test]
+fn declared_ranges_hold_on_degenerate_inputs() {
+    let mut r = ChaCha8Rng::seed_from_u64(99);
+    let mut cases: Vec<(String, Mat<f64>, Mat<f64>, Option<usize>)> = vec![];
+    for (n, p1, p2, conditions) in [
+        (30, 5, 4, Some(10)),
+        (12, 20, 15, Some(4)),
+        (8, 3, 3, Some(4)),
+    ] {
+        let x = gaussian(&mut r, n, p1);
+        let y = gaussian(&mut r, n, p2);
+        let mut constant = x.clone();
+        constant.col_mut(0).fill(2.0);
+        let cases_n = [
+            ("independent", x.clone(), y),
+            ("identical", x.clone(), x.clone()),
+            ("negated", x.clone(), x.map(|v| -v)),
+            ("constant column", constant, x.clone()),
+            (
+                "rank one",
+                Mat::from_fn(n, p1, |i, j| x[(i, 0)] * (j + 1) as f64),
+                x.clone(),
+            ),
+            (
+                "counts",
+                x.map(|v| (v.abs() * 3.0).floor()),
+                x.map(|v| (v * v * 2.0).floor()),
+            ),
+        ];
+        for (name, a, b) in cases_n {
+            cases.push((format!("{name} {n}×{p1}"), a, b, conditions));
+        }
+    }
+    let mut failures = vec![];
+    for m in measures::catalogue() {
+        for (name, x, y, conditions) in &cases {
+            let (x, y) = if m.id.contains("poisson") {
+                (x.map(|v| v.abs()), y.map(|v| v.abs()))
+            } else {
+                (x.clone(), y.clone())
+            };
+            if let Err(e) = measures::score_in(&m.id, x.as_ref(), y.as_ref(), *conditions)
+                && e.to_string().contains("declared range")
+            {
+                failures.push(format!("{name}: {e}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

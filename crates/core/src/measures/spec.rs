@@ -815,7 +815,8 @@ impl Spec {
                     higher = false;
                     (
                         format!("Angular/Euclidean distance after the optimal permutation of units (linear assignment on XcᵀYc), zero-padded{}", out_words(*out)),
-                        out_range(*out, unit),
+                        // the best permutation can still leave a negative inner product
+                        out_range(*out, signed),
                         inv(true, false, *out == Out::Angular, true, false),
                         true,
                         "netrep 0186b8a PermutationMetric (scipy linear_sum_assignment)".into(),
@@ -904,9 +905,13 @@ impl Spec {
                     };
                     (
                         format!("RSA: {cdesc} of the {rdesc}s of X and Y"),
-                        match cmp {
-                            Compare::Bures => unit,
-                            Compare::BuresMetric | Compare::Euclidean => nonneg,
+                        // the Poisson RDM is not Euclidean: its second moment can be indefinite, so
+                        // the Bures similarity can exceed 1 and the metric fall below 0
+                        match (cmp, rdm) {
+                            (Compare::Bures, Rdm::Poisson) => nonneg,
+                            (Compare::BuresMetric, Rdm::Poisson) => [None, None],
+                            (Compare::Bures, _) => unit,
+                            (Compare::BuresMetric | Compare::Euclidean, _) => nonneg,
                             _ => signed,
                         },
                         inv(true, orth, scale, trans, false),
