@@ -297,7 +297,9 @@ fn degenerate_inputs_give_errors_not_nan() {
 #[test]
 fn declared_ranges_hold_on_degenerate_inputs() {
     let mut r = ChaCha8Rng::seed_from_u64(99);
-    let mut cases: Vec<(String, Mat<f64>, Mat<f64>, Option<usize>)> = vec![];
+    // (name, X, Y, conditions of the (T, C, N) reading)
+    type Case = (String, Mat<f64>, Mat<f64>, Option<usize>);
+    let mut cases: Vec<Case> = vec![];
     for (n, p1, p2, conditions) in [
         (30, 5, 4, Some(10)),
         (12, 20, 15, Some(4)),
