@@ -56,21 +56,24 @@ pub(crate) fn permutations(conditions: usize) -> Vec<Vec<usize>> {
         .collect()
 }
 
+/// Rows of a `(T, C)` layout with `rows` rows that hold the conditions `cs`, each at every time
+/// step, in the order of the reference's `X[:, cs, :].reshape(-1, N)`: row `t·C + k` of the
+/// selection is row `t·C + cs[k]` of the data.
+pub(crate) fn rows_of_conditions(rows: usize, conditions: usize, cs: &[usize]) -> Vec<usize> {
+    (0..rows / conditions)
+        .flat_map(|t| cs.iter().map(move |&c| t * conditions + c))
+        .collect()
+}
+
 /// (train, test) rows of each split: the first [`fit_conditions`] of a permutation are fitted
-/// on, the rest scored, each at every time step, in the order of the reference's
-/// `X[:, conditions, :].reshape(-1, N)`.
+/// on, the rest scored.
 fn row_splits(
     rows: usize,
     conditions: usize,
     perms: &[Vec<usize>],
 ) -> Vec<(Vec<usize>, Vec<usize>)> {
-    let steps = rows / conditions;
     let n_fit = fit_conditions(conditions);
-    let rows_of = |cs: &[usize]| -> Vec<usize> {
-        (0..steps)
-            .flat_map(|t| cs.iter().map(move |&c| t * conditions + c))
-            .collect()
-    };
+    let rows_of = |cs: &[usize]| rows_of_conditions(rows, conditions, cs);
     perms
         .iter()
         .map(|p| (rows_of(&p[..n_fit]), rows_of(&p[n_fit..])))

@@ -387,9 +387,7 @@ fn bootstrap_rows(rng: &mut ChaCha8Rng, n: usize, blocks: Option<usize>) -> Vec<
     match blocks {
         Some(c) => {
             let drawn: Vec<usize> = (0..c).map(|_| rng.random_range(0..c)).collect();
-            (0..n / c)
-                .flat_map(|t| drawn.iter().map(move |&d| t * c + d))
-                .collect()
+            super::condition_cv::rows_of_conditions(n, c, &drawn)
         }
         None => (0..n).map(|_| rng.random_range(0..n)).collect(),
     }
