@@ -48,6 +48,72 @@ pub fn column_means(x: MatRef<'_, f64>) -> Vec<f64> {
     }
 }
 
+/// Column means of `x` and its squared Frobenius norms before and after centring, from one pass.
+#[derive(Debug, Clone)]
+pub struct ColumnMoments {
+    pub means: Vec<f64>,
+    /// `‖x‖_F²`.
+    pub raw_norm2: f64,
+    /// `‖x − 1μᵀ‖_F² = Σ_j (Σ_i x_ij² − n μ_j²)`: loses about `log₁₀(raw/centred)` digits to
+    /// cancellation, so it is meant for inputs whose means are small against their spread.
+    pub centred_norm2: f64,
+}
+
+/// [`ColumnMoments`] of `x`, each column summed in eight lanes (vectorised).
+pub fn column_moments(x: MatRef<'_, f64>) -> ColumnMoments {
+    use rayon::prelude::*;
+    let n = x.nrows() as f64;
+    let column = |j: usize| -> (f64, f64) {
+        let (mut s, mut q) = ([0.0f64; 8], [0.0f64; 8]);
+        let mut add = |lane: usize, v: f64| {
+            s[lane] += v;
+            q[lane] += v * v;
+        };
+        match x.col(j).try_as_col_major() {
+            Some(c) => {
+                let chunks = c.as_slice().chunks_exact(8);
+                for (k, &v) in chunks.remainder().iter().enumerate() {
+                    add(k, v);
+                }
+                for chunk in chunks {
+                    for (k, &v) in chunk.iter().enumerate() {
+                        add(k, v);
+                    }
+                }
+            }
+            None => x
+                .col(j)
+                .iter()
+                .enumerate()
+                .for_each(|(i, &v)| add(i % 8, v)),
+        }
+        (s.iter().sum(), q.iter().sum())
+    };
+    let sums: Vec<(f64, f64)> = if streams_in_parallel(x) {
+        (0..x.ncols()).into_par_iter().map(column).collect()
+    } else {
+        (0..x.ncols()).map(column).collect()
+    };
+    let means: Vec<f64> = sums.iter().map(|&(s, _)| s / n).collect();
+    let raw_norm2 = sums.iter().map(|&(_, q)| q).sum();
+    let centred_norm2 = sums.iter().map(|&(s, q)| (q - s * s / n).max(0.0)).sum();
+    ColumnMoments {
+        means,
+        raw_norm2,
+        centred_norm2,
+    }
+}
+
+/// `m − a bᵀ` in place (the rank-one correction that centres a raw product); with `a = b` the
+/// result stays exactly symmetric, since `a_i b_j = a_j b_i` bit for bit.
+pub fn sub_outer(mut m: MatMut<'_, f64>, a: &[f64], b: &[f64]) {
+    for (j, &bj) in b.iter().enumerate() {
+        for (i, &ai) in a.iter().enumerate() {
+            m[(i, j)] -= ai * bj;
+        }
+    }
+}
+
 /// Below this many elements a memory-bound pass over a matrix stays on one thread.
 const PAR_MIN_ELEMENTS: usize = 1 << 18;
 

@@ -36,9 +36,10 @@ fn no_variance(id: &str) -> MeasureError {
 }
 
 /// Largest estimated condition number of `XcᵀXc` (and `YcᵀYc`) for which the canonical
-/// correlations are taken from the Cholesky factors: their error grows as `ε·κ(XcᵀXc)`, so this
-/// keeps it below about 1e−9 even if the estimate is a few times low (the CCA family is compared
-/// with its references at 1e−6). The benchmark inputs have κ ≈ 1.1e4 (size A) and 4.7e3 (B).
+/// correlations are taken from the Cholesky factors: their error grows as `ε·κ(XcᵀXc)` (times up
+/// to 4 when the Grams come from the raw data, see `context::MAX_RAW_GROWTH`), so this keeps it
+/// below about 1e−8 even if the estimate is a few times low (the CCA family is compared with its
+/// references at 1e−6). The benchmark inputs have κ ≈ 1.1e4 (size A) and 4.7e3 (B).
 const MAX_GRAM_CONDITION: f64 = 1e6;
 
 /// Largest error bound, relative to `Σρ`, accepted for taking the canonical correlations from

@@ -28,6 +28,36 @@ pub(crate) struct LinearTerms {
 /// well inside the 1e−9 to which the closed forms are compared with the references.
 const NUCLEAR_REL_ERR: f64 = 1e-10;
 
+/// How much larger a side's raw squared norm may be than its centred one (`‖X‖² ≤ 4‖Xc‖²`, i.e.
+/// column means up to about √3 times the spread) for the feature-space products and norms to be
+/// formed from the raw data plus a rank-one correction (`XᵀY − n μ_x μ_yᵀ`) instead of from a
+/// centred copy. Rounding errors grow with that ratio (its square root in cross products), so
+/// they stay within 4× (2×) of the centred route's; the copy costs a pass and the memory of each
+/// input (36 ms and 40 MB per side at n = 5000, p = 1000, ~15% of angular Procrustes). Constant
+/// or nearly constant inputs fail the test and are centred exactly.
+const MAX_RAW_GROWTH: f64 = 4.0;
+
+/// One side's column moments and whether its products may skip the centred copy.
+struct Side {
+    moments: linalg::ColumnMoments,
+    raw: bool,
+}
+
+impl Side {
+    fn of(x: MatRef<'_, f64>) -> Side {
+        let moments = linalg::column_moments(x);
+        let raw = moments.centred_norm2 > 0.0
+            && moments.raw_norm2 <= MAX_RAW_GROWTH * moments.centred_norm2;
+        Side { moments, raw }
+    }
+
+    /// `√n μ`, the factor of the correction `n μ μᵀ`.
+    fn scaled_means(&self, n: usize) -> Vec<f64> {
+        let r = (n as f64).sqrt();
+        self.moments.means.iter().map(|m| r * m).collect()
+    }
+}
+
 /// A centred side reduced to at most `n` columns with the same row Gram.
 pub(crate) enum Reduced {
     /// The Cholesky factor `L` of the centred Gram on `1⊥` (`linalg::centred_gram_cholesky`):
@@ -47,14 +77,19 @@ impl Reduced {
     }
 }
 
-/// The reduction of one centred side `xc` (see [`Ctx::xr`]); `gram` gives its shared centred Gram.
-fn reduce<'a>(xc: MatRef<'a, f64>, gram: impl FnOnce() -> MatRef<'a, f64>) -> Reduced {
-    if xc.ncols() > xc.nrows()
+/// The reduction of one centred side (see [`Ctx::xr`]) of shape `(n, p)`; `xc` gives the side
+/// itself (needed only off the factor route) and `gram` its shared centred Gram.
+fn reduce<'a>(
+    (n, p): (usize, usize),
+    xc: impl FnOnce() -> MatRef<'a, f64>,
+    gram: impl FnOnce() -> MatRef<'a, f64>,
+) -> Reduced {
+    if p > n
         && let Some(l) = linalg::centred_gram_cholesky(gram())
     {
         return Reduced::Factor(l);
     }
-    Reduced::Rows(linalg::row_space_reduce(xc))
+    Reduced::Rows(linalg::row_space_reduce(xc()))
 }
 
 /// The upper-triangle RDM vectors of X and Y for one RDM kind.
@@ -65,6 +100,8 @@ pub(crate) struct Ctx<'a> {
     pub y: MatRef<'a, f64>,
     /// `C` when the rows are a flattened `(T, C, N)` input (row `t·C + c`).
     pub conditions: Option<usize>,
+    sx: OnceCell<Side>,
+    sy: OnceCell<Side>,
     xc: OnceCell<Mat<f64>>,
     yc: OnceCell<Mat<f64>>,
     xr: OnceCell<Reduced>,
@@ -90,6 +127,8 @@ impl<'a> Ctx<'a> {
             x,
             y,
             conditions,
+            sx: OnceCell::new(),
+            sy: OnceCell::new(),
             xc: OnceCell::new(),
             yc: OnceCell::new(),
             xr: OnceCell::new(),
@@ -112,51 +151,116 @@ impl<'a> Ctx<'a> {
         self.x.nrows()
     }
 
+    fn sx(&self) -> &Side {
+        self.sx.get_or_init(|| Side::of(self.x))
+    }
+
+    fn sy(&self) -> &Side {
+        self.sy.get_or_init(|| Side::of(self.y))
+    }
+
     /// Column-centred X.
     pub fn xc(&self) -> MatRef<'_, f64> {
-        self.xc.get_or_init(|| linalg::center(self.x)).as_ref()
+        self.xc
+            .get_or_init(|| linalg::center_with(self.x, &self.sx().moments.means))
+            .as_ref()
     }
 
     /// Column-centred Y.
     pub fn yc(&self) -> MatRef<'_, f64> {
-        self.yc.get_or_init(|| linalg::center(self.y)).as_ref()
+        self.yc
+            .get_or_init(|| linalg::center_with(self.y, &self.sy().moments.means))
+            .as_ref()
     }
 
     /// `‖Xc‖_F²`.
     pub fn nx2(&self) -> f64 {
-        linalg::frob2(self.xc())
+        match self.sx() {
+            s if s.raw => s.moments.centred_norm2,
+            _ => linalg::frob2(self.xc()),
+        }
     }
 
     /// `‖Yc‖_F²`.
     pub fn ny2(&self) -> f64 {
-        linalg::frob2(self.yc())
+        match self.sy() {
+            s if s.raw => s.moments.centred_norm2,
+            _ => linalg::frob2(self.yc()),
+        }
+    }
+
+    /// X as the feature-space products take it: raw when [`MAX_RAW_GROWTH`] allows, else centred.
+    fn x_for_products(&self) -> MatRef<'_, f64> {
+        if self.sx().raw { self.x } else { self.xc() }
+    }
+
+    fn y_for_products(&self) -> MatRef<'_, f64> {
+        if self.sy().raw { self.y } else { self.yc() }
+    }
+
+    /// `XcᵀXc` of one side from its centred copy or, when [`MAX_RAW_GROWTH`] allows, from the raw
+    /// data: `XᵀX − n μμᵀ`.
+    fn feature_gram<'s>(
+        &'s self,
+        side: &Side,
+        raw: MatRef<'_, f64>,
+        centred: impl FnOnce() -> MatRef<'s, f64>,
+    ) -> Mat<f64> {
+        if !side.raw {
+            return linalg::gram_tn(centred());
+        }
+        let mut g = linalg::gram_tn(raw);
+        let u = side.scaled_means(self.n());
+        linalg::sub_outer(g.as_mut(), &u, &u);
+        g
+    }
+
+    /// Whether the centred copies of X and Y have been made.
+    #[cfg(test)]
+    pub fn centred_copies(&self) -> (bool, bool) {
+        (self.xc.get().is_some(), self.yc.get().is_some())
     }
 
     /// Row-space reduction of Xc (at most `min(n, p1)` columns, same row Gram): Xc itself when
     /// `p1 ≤ n`, otherwise the factor of the (shared) centred Gram restricted to `1⊥`, or the QR
     /// route when that Gram is nearly singular.
     pub fn xr(&self) -> &Reduced {
-        self.xr.get_or_init(|| reduce(self.xc(), || self.kx()))
+        self.xr
+            .get_or_init(|| reduce(self.x.shape(), || self.xc(), || self.kx()))
     }
 
     pub fn yr(&self) -> &Reduced {
-        self.yr.get_or_init(|| reduce(self.yc(), || self.ky()))
+        self.yr
+            .get_or_init(|| reduce(self.y.shape(), || self.yc(), || self.ky()))
     }
 
     /// Feature-space Gram `XcᵀXc`.
     pub fn cxx(&self) -> MatRef<'_, f64> {
-        self.cxx.get_or_init(|| linalg::gram_tn(self.xc())).as_ref()
+        self.cxx
+            .get_or_init(|| self.feature_gram(self.sx(), self.x, || self.xc()))
+            .as_ref()
     }
 
     /// Feature-space Gram `YcᵀYc`.
     pub fn cyy(&self) -> MatRef<'_, f64> {
-        self.cyy.get_or_init(|| linalg::gram_tn(self.yc())).as_ref()
+        self.cyy
+            .get_or_init(|| self.feature_gram(self.sy(), self.y, || self.yc()))
+            .as_ref()
     }
 
-    /// Cross-covariance `XcᵀYc` (unnormalised).
+    /// Cross-covariance `XcᵀYc` (unnormalised). A centred side makes the other side's centring
+    /// redundant (`XᵀYc = XcᵀYc`), so only two raw sides need the correction.
     pub fn cxy(&self) -> MatRef<'_, f64> {
         self.cxy
-            .get_or_init(|| linalg::mul_tn(self.xc(), self.yc()))
+            .get_or_init(|| {
+                let mut m = linalg::mul_tn(self.x_for_products(), self.y_for_products());
+                let (sx, sy) = (self.sx(), self.sy());
+                if sx.raw && sy.raw {
+                    let n = self.n();
+                    linalg::sub_outer(m.as_mut(), &sx.scaled_means(n), &sy.scaled_means(n));
+                }
+                m
+            })
             .as_ref()
     }
 
@@ -206,11 +310,40 @@ impl<'a> Ctx<'a> {
 
     /// Centred linear Gram `K_X = Xc Xcᵀ`.
     pub fn kx(&self) -> MatRef<'_, f64> {
-        self.kx.get_or_init(|| linalg::gram_nt(self.xc())).as_ref()
+        self.kx
+            .get_or_init(|| self.row_gram(self.sx(), self.x, || self.xc()))
+            .as_ref()
     }
 
     pub fn ky(&self) -> MatRef<'_, f64> {
-        self.ky.get_or_init(|| linalg::gram_nt(self.yc())).as_ref()
+        self.ky
+            .get_or_init(|| self.row_gram(self.sy(), self.y, || self.yc()))
+            .as_ref()
+    }
+
+    /// `Xc Xcᵀ` of one side from its centred copy or, when [`MAX_RAW_GROWTH`] allows, from the raw
+    /// data: with `v = Xμ`, `Xc Xcᵀ = XXᵀ − v1ᵀ − 1vᵀ + ‖μ‖² 11ᵀ`.
+    fn row_gram<'s>(
+        &'s self,
+        side: &Side,
+        raw: MatRef<'_, f64>,
+        centred: impl FnOnce() -> MatRef<'s, f64>,
+    ) -> Mat<f64> {
+        if !side.raw {
+            return linalg::gram_nt(centred());
+        }
+        let means = &side.moments.means;
+        let mut k = linalg::gram_nt(raw);
+        let v = linalg::mul(raw, faer::ColRef::from_slice(means).as_mat());
+        let mm: f64 = means.iter().map(|m| m * m).sum();
+        let n = k.nrows();
+        // `v_i + v_j` is computed in the same order for (i, j) and (j, i): K stays symmetric.
+        for j in 0..n {
+            for i in 0..n {
+                k[(i, j)] -= v[(i, 0)] + v[(j, 0)] - mm;
+            }
+        }
+        k
     }
 
     /// The linear-kernel terms, from whichever of the feature space (`p × p`) or the Gram space

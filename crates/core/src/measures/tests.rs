@@ -123,3 +123,60 @@ fn wide_sides_take_the_gram_route_and_match_the_full_svd() {
         }
     }
 }
+
+#[test]
+fn raw_products_match_the_centred_copy_and_are_left_for_large_means() {
+    let mut next = crate::test_data::stream(13);
+    // wide (p > n: row Grams) and tall (feature-space products) pairs
+    for (n, p1, p2) in [(40, 7, 5), (12, 30, 25)] {
+        let base_x = faer::Mat::<f64>::from_fn(n, p1, |_, _| next() - 0.5);
+        let base_y = faer::Mat::<f64>::from_fn(n, p2, |_, _| next() - 0.5);
+        // column means of 0.2 to 0.4 against a spread of 0.29 (‖X‖² ≈ 2‖Xc‖²) may take the raw
+        // route; means of 1e6 may not
+        for (offset, raw) in [(0.0, true), (0.2, true), (1e6, false)] {
+            let shift = |m: &faer::Mat<f64>| {
+                faer::Mat::<f64>::from_fn(m.nrows(), m.ncols(), |i, j| {
+                    m[(i, j)] + offset * (1.0 + j as f64 / m.ncols() as f64)
+                })
+            };
+            let (x, y) = (shift(&base_x), shift(&base_y));
+            let ctx = context::Ctx::new(x.as_ref(), y.as_ref(), None);
+            let got = [
+                ctx.cxy().to_owned(),
+                ctx.cxx().to_owned(),
+                ctx.cyy().to_owned(),
+                ctx.kx().to_owned(),
+                ctx.ky().to_owned(),
+            ];
+            let norms = (ctx.nx2(), ctx.ny2());
+            assert_eq!(ctx.centred_copies(), (!raw, !raw), "offset {offset}");
+            let (xc, yc) = (
+                crate::linalg::center(x.as_ref()),
+                crate::linalg::center(y.as_ref()),
+            );
+            let want = [
+                crate::linalg::mul_tn(xc.as_ref(), yc.as_ref()),
+                crate::linalg::gram_tn(xc.as_ref()),
+                crate::linalg::gram_tn(yc.as_ref()),
+                crate::linalg::gram_nt(xc.as_ref()),
+                crate::linalg::gram_nt(yc.as_ref()),
+            ];
+            let (nx2, ny2) = (
+                crate::linalg::frob2(xc.as_ref()),
+                crate::linalg::frob2(yc.as_ref()),
+            );
+            let scale = [nx2 * ny2, nx2 * nx2, ny2 * ny2, nx2 * nx2, ny2 * ny2];
+            for (k, (g, w)) in got.iter().zip(&want).enumerate() {
+                let err = crate::linalg::frob2((g - w).as_ref()) / scale[k];
+                // the centred route's own means differ from `center`'s at 1e−16 of 1e6
+                let tol = if raw { 1e-28 } else { 1e-16 };
+                assert!(
+                    err < tol,
+                    "product {k}, offset {offset}: relative error² {err:e}"
+                );
+            }
+            let tol = if raw { 1e-14 } else { 1e-8 };
+            assert!((norms.0 - nx2).abs() < tol * nx2 && (norms.1 - ny2).abs() < tol * ny2);
+        }
+    }
+}
