@@ -10,6 +10,8 @@
 //!   mirror it, which halves the GEMM work;
 //! - decomposition failures become [`LinalgError`] instead of panics.
 
+mod bidiagonal;
+
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::matmul::triangular::BlockStructure;
 use faer::traits::RealField;
@@ -265,12 +267,60 @@ pub fn frob2(a: MatRef<'_, f64>) -> f64 {
     a.squared_norm_l2()
 }
 
-/// Singular values, nonincreasing.
+/// Singular values, nonincreasing: faer's bidiagonalisation, then dqds on the bidiagonal
+/// (`linalg::bidiagonal`), or faer's whole SVD where dqds does not apply.
 pub fn singular_values(a: MatRef<'_, f64>) -> Result<Vec<f64>, LinalgError> {
     let k = a.nrows().min(a.ncols());
     if k == 0 {
         return Ok(vec![]);
     }
+    if let Some(s) = singular_values_by_dqds(a) {
+        return Ok(s);
+    }
+    singular_values_by_svd(a)
+}
+
+/// [`singular_values`] through faer's bidiagonalisation and dqds; `None` where dqds declines.
+fn singular_values_by_dqds(a: MatRef<'_, f64>) -> Option<Vec<f64>> {
+    use faer::linalg::svd::bidiag;
+    let a = if a.nrows() >= a.ncols() {
+        a
+    } else {
+        a.transpose()
+    };
+    let (m, n) = a.shape();
+    if n == 1 {
+        return Some(vec![a.col(0).norm_l2()]);
+    }
+    // A tall matrix is first reduced to its triangle, as faer's SVD does.
+    let mut b = if m > 2 * n { qr_r(a) } else { a.to_owned() };
+    let m = b.nrows();
+    let par = par_for(4.0 * m as f64 * (n * n) as f64);
+    let bs = faer::linalg::qr::no_pivoting::factor::recommended_block_size::<f64>(m, n);
+    let mut h_left = Mat::<f64>::zeros(bs, n);
+    let mut h_right = Mat::<f64>::zeros(bs, n - 1);
+    let mut buf = MemBuffer::new(bidiag::bidiag_in_place_scratch::<f64>(
+        m,
+        n,
+        par,
+        Default::default(),
+    ));
+    bidiag::bidiag_in_place(
+        b.as_mut(),
+        h_left.as_mut(),
+        h_right.as_mut(),
+        par,
+        MemStack::new(&mut buf),
+        Default::default(),
+    );
+    let d: Vec<f64> = (0..n).map(|i| b[(i, i)]).collect();
+    let e: Vec<f64> = (0..n - 1).map(|i| b[(i, i + 1)]).collect();
+    bidiagonal::singular_values(&d, &e)
+}
+
+/// [`singular_values`] through faer's SVD (divide and conquer on the bidiagonal).
+fn singular_values_by_svd(a: MatRef<'_, f64>) -> Result<Vec<f64>, LinalgError> {
+    let k = a.nrows().min(a.ncols());
     let mut s = faer::diag::Diag::<f64>::zeros(k);
     svd_into(a, &mut s, None)?;
     let mut v: Vec<f64> = s.column_vector().iter().copied().collect();
@@ -849,6 +899,51 @@ mod tests {
     }
 
     /// `u · diag(s) · vᵀ` with random orthonormal `u` (`r × k`) and `v` (`c × k`).
+    #[test]
+    fn dqds_matches_the_prescribed_spectrum_and_the_svd() {
+        let mut spectra: Vec<(usize, usize, Vec<f64>)> = Vec::new();
+        for k in [2, 40, 90] {
+            for lo in [1e-3f64, 1e-9, 1e-15] {
+                let geometric = (0..k).map(|i| lo.powf(i as f64 / (k - 1) as f64)).collect();
+                spectra.push((k, k, geometric));
+            }
+            let mut clustered = vec![1.0; k];
+            clustered[0] = 3.0;
+            spectra.push((k + 5, k, clustered.clone())); // tall: transposed and QR-reduced shapes
+            spectra.push((k, 3 * k, clustered));
+            let mut deficient = vec![1.0; k];
+            deficient.iter_mut().skip(k / 2).for_each(|v| *v = 0.0);
+            spectra.push((k, k, deficient));
+        }
+        let mut by_dqds = 0;
+        for (case, (r, c, s)) in spectra.iter().enumerate() {
+            let a = with_spectrum(*r, *c, s, 300 + case as u64);
+            let svd = singular_values_by_svd(a.as_ref()).unwrap();
+            let mut want = s.clone();
+            want.sort_by(|a, b| b.total_cmp(a));
+            let Some(got) = singular_values_by_dqds(a.as_ref()) else {
+                continue;
+            };
+            by_dqds += 1;
+            assert_eq!(got.len(), want.len());
+            for i in 0..got.len() {
+                // both are backward stable: within a few ε·σ_max of the spectrum and of each other
+                assert!(
+                    (got[i] - want[i]).abs() <= 1e-13 * want[0]
+                        && (got[i] - svd[i]).abs() <= 1e-13 * want[0],
+                    "case {case} ({r}×{c}), σ_{i}: {} vs {} (svd {})",
+                    got[i],
+                    want[i],
+                    svd[i]
+                );
+            }
+        }
+        assert!(
+            by_dqds >= spectra.len() - 3,
+            "only {by_dqds} cases took dqds"
+        );
+    }
+
     fn with_spectrum(r: usize, c: usize, s: &[f64], seed: u64) -> Mat<f64> {
         let basis = |rows: usize, seed: u64| m(rows, s.len(), seed).qr().compute_thin_Q();
         let (u, v) = (basis(r, seed), basis(c, seed + 1));
