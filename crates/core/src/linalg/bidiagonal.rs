@@ -93,7 +93,7 @@ fn dqds_step(q: &[f64], ee: &[f64], tau: f64, qh: &mut [f64], eh: &mut [f64]) ->
     let mut dmin = d;
     for i in 0..m - 1 {
         // a negative pivot (or a NaN) means the shifted matrix is not positive definite
-        if !(d >= 0.0) {
+        if d.is_nan() || d < 0.0 {
             return None;
         }
         let qi = d + ee[i];
@@ -106,7 +106,7 @@ fn dqds_step(q: &[f64], ee: &[f64], tau: f64, qh: &mut [f64], eh: &mut [f64]) ->
         d = d * t - tau;
         dmin = dmin.min(d);
     }
-    if !(d >= 0.0) {
+    if d.is_nan() || d < 0.0 {
         return None;
     }
     qh[m - 1] = d;
