@@ -8,8 +8,9 @@
 //!   i.e. the global rayon pool. Nothing here creates a pool or a thread;
 //! - symmetric products (`AᵀA`, `AAᵀ`) compute one triangle with faer's triangular matmul and
 //!   mirror it, which halves the GEMM work;
-//! - singular values alone go through faer's bidiagonalisation and our dqds (`linalg/bidiagonal.rs`),
-//!   which replaces faer's divide and conquer on the bidiagonal (a third of its SVD's time);
+//! - singular values alone go through faer's bidiagonalisation and our dqds
+//!   (`linalg/bidiagonal.rs`), which replaces faer's divide and conquer on the bidiagonal (a third
+//!   of its SVD's time);
 //! - decomposition failures become [`LinalgError`] instead of panics.
 
 mod bidiagonal;
