@@ -901,7 +901,6 @@ mod tests {
         );
     }
 
-    /// `u · diag(s) · vᵀ` with random orthonormal `u` (`r × k`) and `v` (`c × k`).
     #[test]
     fn dqds_matches_the_prescribed_spectrum_and_the_svd() {
         let mut spectra: Vec<(usize, usize, Vec<f64>)> = Vec::new();
@@ -912,8 +911,8 @@ mod tests {
             }
             let mut clustered = vec![1.0; k];
             clustered[0] = 3.0;
-            spectra.push((k + 5, k, clustered.clone())); // tall: transposed and QR-reduced shapes
-            spectra.push((k, 3 * k, clustered));
+            spectra.push((k + 5, k, clustered.clone())); // tall
+            spectra.push((k, 3 * k, clustered)); // wide: transposed, then QR-reduced (m > 2n)
             let mut deficient = vec![1.0; k];
             deficient.iter_mut().skip(k / 2).for_each(|v| *v = 0.0);
             spectra.push((k, k, deficient));
@@ -947,6 +946,7 @@ mod tests {
         );
     }
 
+    /// `u · diag(s) · vᵀ` with random orthonormal `u` (`r × k`) and `v` (`c × k`).
     fn with_spectrum(r: usize, c: usize, s: &[f64], seed: u64) -> Mat<f64> {
         let basis = |rows: usize, seed: u64| m(rows, s.len(), seed).qr().compute_thin_Q();
         let (u, v) = (basis(r, seed), basis(c, seed + 1));
