@@ -46,6 +46,31 @@ pub(crate) fn select_rows(m: MatRef<'_, f64>, rows: &[usize]) -> Mat<f64> {
     Mat::from_fn(rows.len(), m.ncols(), |i, j| m[(rows[i], j)])
 }
 
+/// The rows `rows` (sorted) of `m`: a view when they are contiguous, as KFold's test blocks
+/// without shuffling are, a copy otherwise.
+enum Rows<'a> {
+    View(MatRef<'a, f64>),
+    Copy(Mat<f64>),
+}
+
+impl<'a> Rows<'a> {
+    fn of(m: MatRef<'a, f64>, rows: &[usize]) -> Self {
+        match rows {
+            [first, .., last] if last - first + 1 == rows.len() => {
+                Rows::View(m.subrows(*first, rows.len()))
+            }
+            _ => Rows::Copy(select_rows(m, rows)),
+        }
+    }
+
+    fn as_ref(&self) -> MatRef<'_, f64> {
+        match self {
+            Rows::View(v) => *v,
+            Rows::Copy(m) => m.as_ref(),
+        }
+    }
+}
+
 /// Train/test row indices for every fold; `None` folds = in-sample (train = test = all).
 pub(crate) fn splits(
     n: usize,
@@ -170,8 +195,8 @@ fn fold_fits(
         let blocks: Vec<_> = sp
             .iter()
             .map(|(_, test)| {
-                let yt = select_rows(yg.as_ref(), test);
-                let xt = select_rows(xg.as_ref(), test);
+                let yt = Rows::of(yg.as_ref(), test);
+                let xt = Rows::of(xg.as_ref(), test);
                 let gt = linalg::gram_tn(yt.as_ref());
                 let ct = linalg::mul_tn(yt.as_ref(), xt.as_ref());
                 (yt, xt, gt, ct)
@@ -186,6 +211,7 @@ fn fold_fits(
         for ((train, test), (yt, xt, gt, ct)) in sp.iter().zip(blocks) {
             let ntr = train.len() as f64;
             // training sums are minus the test sums (global centring)
+            let (yt, xt) = (yt.as_ref(), xt.as_ref());
             let my: Vec<f64> = (0..p2).map(|j| -yt.col(j).sum() / ntr).collect();
             let mx: Vec<f64> = (0..p1).map(|j| -xt.col(j).sum() / ntr).collect();
             let mut a = downdate(&g, &gt, ntr, &my, &my);
@@ -195,17 +221,22 @@ fn fold_fits(
             let cc = downdate(&c, &ct, ntr, &my, &mx);
             let chol = linalg::Cholesky::new(a)
                 .ok_or_else(|| numerical(id, "the ridge system is not positive definite"))?;
-            let yte_c = linalg::center_with(yt.as_ref(), &my);
-            let target_c = linalg::center_with(xt.as_ref(), &mx);
+            let target_c = linalg::center_with(xt, &mx);
             // Ŷ = Y_te A⁻¹ C = (L⁻¹ Y_teᵀ)ᵀ (L⁻¹ C) when the test block is shorter than the
             // target is wide (fewer flops than forming A⁻¹ C), otherwise Y_te (A⁻¹ C)
             let pred_c = if test.len() <= p1 {
                 let mut w = cc;
                 chol.solve_lower_in_place(w.as_mut());
-                let mut z = yte_c.transpose().to_owned();
+                let mut z = yt.transpose().to_owned();
+                for j in 0..z.ncols() {
+                    for (zi, mi) in z.col_mut(j).iter_mut().zip(&my) {
+                        *zi -= mi;
+                    }
+                }
                 chol.solve_lower_in_place(z.as_mut());
                 linalg::mul_tn(z.as_ref(), w.as_ref())
             } else {
+                let yte_c = linalg::center_with(yt, &my);
                 linalg::mul(yte_c.as_ref(), chol.solve(cc.as_ref()).as_ref())
             };
             let target_mean = (0..p1).map(|j| mx[j] + mx_g[j]).collect();
@@ -667,11 +698,15 @@ mod tests {
     #[test]
     fn downdated_fold_fits_equal_direct_fits() {
         // (target width, predictor width): the first takes the L⁻¹ route (test block no taller
-        // than the target is wide), the second forms A⁻¹C.
-        for (p1, p2) in [(9, 5), (2, 6)] {
+        // than the target is wide), the second forms A⁻¹C. Contiguous test blocks are views,
+        // shuffled ones copies.
+        let orders = [(0..37).collect(), numpy_legacy_permutation(37, 42)];
+        for ((p1, p2), order) in [(9, 5), (2, 6)]
+            .into_iter()
+            .flat_map(|w| orders.iter().map(move |o| (w, o)))
+        {
             let (target, pred) = (data(37, p1, 1), data(37, p2, 2));
-            let order: Vec<usize> = (0..37).collect();
-            let sp = splits(37, Some(5), &order);
+            let sp = splits(37, Some(5), order);
             let fits = fold_fits(target.as_ref(), pred.as_ref(), 3.0, &sp, "t").unwrap();
             for ((train, test), fit) in sp.iter().zip(&fits) {
                 let (xtr, ytr) = (
@@ -699,6 +734,13 @@ mod tests {
                 for (a, b) in fit.target_mean.iter().zip(&mx) {
                     assert!((a - b).abs() < 1e-14);
                 }
+                let target_c =
+                    linalg::center_with(select_rows(target.as_ref(), test).as_ref(), &mx);
+                let diff = linalg::frob2((&fit.target_c - &target_c).as_ref()).sqrt();
+                assert!(
+                    diff < 1e-14 * linalg::frob2(target_c.as_ref()).sqrt(),
+                    "{diff}"
+                );
             }
         }
     }
