@@ -299,9 +299,10 @@ fn singular_values_by_dqds(a: MatRef<'_, f64>) -> Option<Vec<f64>> {
     let mut b = if m > 2 * n { qr_r(a) } else { a.to_owned() };
     let m = b.nrows();
     let par = par_for(4.0 * m as f64 * (n * n) as f64);
-    let bs = faer::linalg::qr::no_pivoting::factor::recommended_block_size::<f64>(m, n);
-    let mut h_left = Mat::<f64>::zeros(bs, n);
-    let mut h_right = Mat::<f64>::zeros(bs, n - 1);
+    // Only B is needed, not the Householder sequences: with block size 1 faer skips building
+    // their blocked factors (2-5% of the bidiagonalisation at 500² and 1000²).
+    let mut h_left = Mat::<f64>::zeros(1, n);
+    let mut h_right = Mat::<f64>::zeros(1, n - 1);
     let mut buf = MemBuffer::new(bidiag::bidiag_in_place_scratch::<f64>(
         m,
         n,
