@@ -124,25 +124,28 @@ fn ridge_predict(
         let yv = linalg::mul(yte_c, v);
         return Ok(linalg::mul(yv.as_ref(), utx.as_ref()));
     }
-    if p2 <= ntr {
-        let mut g = linalg::gram_tn(ytr_c);
-        for i in 0..p2 {
-            g[(i, i)] += lambda;
-        }
-        let c = linalg::mul_tn(ytr_c, xtr_c);
-        let b = linalg::spd_solve(g.as_ref(), c.as_ref())
-            .ok_or_else(|| numerical(id, "the ridge system is not positive definite"))?;
-        Ok(linalg::mul(yte_c, b.as_ref()))
+    // Primal `Y_te (ỸᵀỸ + λI)⁻¹ ỸᵀX̃`, or dual `Y_te Ỹᵀ (ỸỸᵀ + λI)⁻¹ X̃` when `p2 > n_train`:
+    // `left (S + λI)⁻¹ right` either way.
+    let (c, kte);
+    let (mut s, left, right) = if p2 <= ntr {
+        c = linalg::mul_tn(ytr_c, xtr_c);
+        (linalg::gram_tn(ytr_c), yte_c, c.as_ref())
     } else {
-        let mut k = linalg::gram_nt(ytr_c);
-        for i in 0..ntr {
-            k[(i, i)] += lambda;
-        }
-        let z = linalg::spd_solve(k.as_ref(), xtr_c)
-            .ok_or_else(|| numerical(id, "the ridge system is not positive definite"))?;
-        let kte = linalg::mul_nt(yte_c, ytr_c);
-        Ok(linalg::mul(kte.as_ref(), z.as_ref()))
+        kte = linalg::mul_nt(yte_c, ytr_c);
+        (linalg::gram_nt(ytr_c), kte.as_ref(), xtr_c)
+    };
+    for i in 0..s.nrows() {
+        s[(i, i)] += lambda;
     }
+    let chol = linalg::Cholesky::new(s)
+        .ok_or_else(|| numerical(id, "the ridge system is not positive definite"))?;
+    // The solve costs the system's size squared per right-hand side and the product is the
+    // same either way: solve for the test rows when they are fewer than the target columns.
+    Ok(if left.nrows() < right.ncols() {
+        linalg::mul_tn(chol.solve(left.transpose()).as_ref(), right)
+    } else {
+        linalg::mul(left, chol.solve(right).as_ref())
+    })
 }
 
 /// One fold of a ridge fit: the held-out target rows centred with the training mean, the
@@ -693,6 +696,28 @@ mod tests {
         m.col_iter_mut()
             .for_each(|c| c.iter_mut().for_each(|v| *v += 0.2));
         m
+    }
+
+    #[test]
+    fn ridge_predictions_equal_the_primal_formula_on_every_route() {
+        // (n_train, p2, target width, test rows): primal and dual, each solving for the test
+        // rows (fewer than the target columns) and for the target.
+        for (ntr, p2, q, nte) in [(30, 5, 9, 4), (30, 5, 2, 6), (8, 12, 9, 3), (8, 12, 2, 5)] {
+            let (ytr, xtr, yte) = (data(ntr, p2, 1), data(ntr, q, 2), data(nte, p2, 3));
+            let got = ridge_predict(ytr.as_ref(), xtr.as_ref(), yte.as_ref(), 0.7, "t").unwrap();
+            let mut g = linalg::gram_tn(ytr.as_ref());
+            for i in 0..p2 {
+                g[(i, i)] += 0.7;
+            }
+            let b = linalg::spd_solve(
+                g.as_ref(),
+                linalg::mul_tn(ytr.as_ref(), xtr.as_ref()).as_ref(),
+            )
+            .unwrap();
+            let want = linalg::mul(yte.as_ref(), b.as_ref());
+            let diff = linalg::frob2((&got - &want).as_ref()).sqrt();
+            assert!(diff < 1e-12 * linalg::frob2(want.as_ref()).sqrt(), "{diff}");
+        }
     }
 
     #[test]
