@@ -140,8 +140,8 @@ fn ridge_predict(
     let chol = linalg::Cholesky::new(s)
         .ok_or_else(|| numerical(id, "the ridge system is not positive definite"))?;
     // The solve costs the system's size squared per right-hand side and the product is the
-    // same either way: solve for the test rows when they are fewer than the target columns.
-    Ok(if left.nrows() < right.ncols() {
+    // same either way: solve for the test rows unless they outnumber the target columns.
+    Ok(if left.nrows() <= right.ncols() {
         linalg::mul_tn(chol.solve(left.transpose()).as_ref(), right)
     } else {
         linalg::mul(left, chol.solve(right).as_ref())
@@ -701,7 +701,7 @@ mod tests {
     #[test]
     fn ridge_predictions_equal_the_primal_formula_on_every_route() {
         // (n_train, p2, target width, test rows): primal and dual, each solving for the test
-        // rows (fewer than the target columns) and for the target.
+        // rows (no more than the target columns) and for the target.
         for (ntr, p2, q, nte) in [(30, 5, 9, 4), (30, 5, 2, 6), (8, 12, 9, 3), (8, 12, 2, 5)] {
             let (ytr, xtr, yte) = (data(ntr, p2, 1), data(ntr, q, 2), data(nte, p2, 3));
             let got = ridge_predict(ytr.as_ref(), xtr.as_ref(), yte.as_ref(), 0.7, "t").unwrap();
