@@ -230,11 +230,7 @@ fn fold_fits(
             // no taller than the target is wide (A: 200 against 500), otherwise Y_te (A⁻¹ C).
             let pred_c = if test.len() <= p1 {
                 let mut z = yt.transpose().to_owned();
-                for j in 0..z.ncols() {
-                    for (zi, mi) in z.col_mut(j).iter_mut().zip(&my) {
-                        *zi -= mi;
-                    }
-                }
+                linalg::sub_outer(z.as_mut(), &my, &vec![1.0; test.len()]);
                 chol.solve_lower_in_place(z.as_mut());
                 chol.solve_upper_in_place(z.as_mut());
                 linalg::mul_tn(z.as_ref(), cc.as_ref())
