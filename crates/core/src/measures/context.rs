@@ -234,6 +234,32 @@ impl<'a> Ctx<'a> {
             .get_or_init(|| reduce(self.y.shape(), || self.yc(), || self.ky()))
     }
 
+    /// When both sides are wider than `n`, factors their centred Grams side by side on the pool
+    /// (the first step of [`Self::xr`] and [`Self::yr`]): each factorisation is sequential at these
+    /// sizes, 0.27 ms at n = 200, a tenth of NBS at size C. A side whose Gram is nearly singular
+    /// is left to its own reduction.
+    fn factor_wide_sides(&self) {
+        let n = self.n();
+        if self.x.ncols() <= n
+            || self.y.ncols() <= n
+            || self.xr.get().is_some()
+            || self.yr.get().is_some()
+            || rayon::current_num_threads() < 2
+        {
+            return;
+        }
+        let (kx, ky) = (self.kx(), self.ky());
+        let (lx, ly) = rayon::join(
+            || linalg::centred_gram_cholesky(kx),
+            || linalg::centred_gram_cholesky(ky),
+        );
+        for (cell, factor) in [(&self.xr, lx), (&self.yr, ly)] {
+            if let Some(l) = factor {
+                let _ = cell.set(Reduced::Factor(l));
+            }
+        }
+    }
+
     /// Feature-space Gram `XcᵀXc`.
     pub fn cxx(&self) -> MatRef<'_, f64> {
         self.cxx
@@ -295,6 +321,7 @@ impl<'a> Ctx<'a> {
     /// `x̃ᵀỹ` from the row-space reductions: at most `min(n,p1) × min(n,p2)`, with the nonzero
     /// singular values of `XcᵀYc`.
     pub fn reduced_cross(&self) -> Mat<f64> {
+        self.factor_wide_sides();
         match (self.xr(), self.yr()) {
             (Reduced::Factor(lx), Reduced::Factor(ly)) => {
                 linalg::lower_factors_tn(lx.as_ref(), ly.as_ref())

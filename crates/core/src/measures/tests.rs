@@ -96,31 +96,47 @@ fn cca_gram_route_agrees_with_orthonormal_bases_and_is_left_when_ill_conditioned
 fn wide_sides_take_the_gram_route_and_match_the_full_svd() {
     let mut next = crate::test_data::stream(11);
     let z = faer::Mat::<f64>::from_fn(60, 5, |_, _| next() - 0.5);
-    let side = |p: usize, next: &mut dyn FnMut() -> f64| {
+    let side = |p: usize, noise: f64, next: &mut dyn FnMut() -> f64| {
         let a = faer::Mat::<f64>::from_fn(5, p, |_, _| next() - 0.5);
-        let noise = faer::Mat::<f64>::from_fn(60, p, |_, _| 0.3 * (next() - 0.5));
-        &(&z * &a) + &noise
+        let e = faer::Mat::<f64>::from_fn(60, p, |_, _| noise * (next() - 0.5));
+        &(&z * &a) + &e
     };
-    let x = side(150, &mut next);
-    // both sides wider than n, and one side narrower (x̃ᵀYc)
-    for y in [side(130, &mut next), side(20, &mut next)] {
-        let ctx = context::Ctx::new(x.as_ref(), y.as_ref(), None);
-        let got: f64 = ctx.cross_sv("nbs").unwrap().iter().sum();
-        let full = crate::linalg::mul_tn(ctx.xc(), ctx.yc());
-        let want: f64 = crate::linalg::singular_values(full.as_ref())
-            .unwrap()
-            .iter()
-            .sum();
-        assert!((got - want).abs() < 1e-12 * want, "{got} vs {want}");
-        let reduced = ctx.reduced_cross();
-        if y.ncols() > 60 {
-            assert!(
-                crate::linalg::singular_values_from_gram(reduced.as_ref(), 1e-10)
-                    .unwrap()
-                    .is_some(),
-                "the reduced product should pass the Gram route's bound"
-            );
-        }
+    let x = side(150, 0.3, &mut next);
+    // both sides wider than n; a wide side of rank 5, whose centred Gram has no Cholesky factor
+    // (the QR route); and one side narrower than n (x̃ᵀYc)
+    let ys = [
+        side(130, 0.3, &mut next),
+        side(130, 0.0, &mut next),
+        side(20, 0.3, &mut next),
+    ];
+    // two threads, so that two wide sides are factored side by side
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    for (k, y) in ys.iter().enumerate() {
+        pool.install(|| {
+            let ctx = context::Ctx::new(x.as_ref(), y.as_ref(), None);
+            let got: f64 = ctx.cross_sv("nbs").unwrap().iter().sum();
+            let full = crate::linalg::mul_tn(ctx.xc(), ctx.yc());
+            let want: f64 = crate::linalg::singular_values(full.as_ref())
+                .unwrap()
+                .iter()
+                .sum();
+            assert!((got - want).abs() < 1e-12 * want, "{k}: {got} vs {want}");
+            assert!(matches!(ctx.xr(), context::Reduced::Factor(_)));
+            let y_factored = matches!(ctx.yr(), context::Reduced::Factor(_));
+            assert_eq!(y_factored, k == 0, "case {k}");
+            if k == 0 {
+                let reduced = ctx.reduced_cross();
+                assert!(
+                    crate::linalg::singular_values_from_gram(reduced.as_ref(), 1e-10)
+                        .unwrap()
+                        .is_some(),
+                    "the reduced product should pass the Gram route's bound"
+                );
+            }
+        });
     }
 }
 
