@@ -263,7 +263,7 @@ pub fn validate_pair(x: MatRef<'_, f64>, y: MatRef<'_, f64>) -> Result<(), Measu
         });
     }
     for (which, m) in [("X", x), ("Y", y)] {
-        if all_finite(m) {
+        if crate::linalg::all_finite(m) {
             continue;
         }
         for j in 0..m.ncols() {
@@ -281,15 +281,6 @@ pub fn validate_pair(x: MatRef<'_, f64>, y: MatRef<'_, f64>) -> Result<(), Measu
         }
     }
     Ok(())
-}
-
-/// Whether every entry is finite, in one branch-free (vectorisable) pass per column; the caller
-/// then finds the offending entry.
-fn all_finite(m: MatRef<'_, f64>) -> bool {
-    (0..m.ncols()).all(|j| match m.col(j).try_as_col_major() {
-        Some(c) => c.as_slice().iter().fold(true, |ok, v| ok & v.is_finite()),
-        None => m.col(j).iter().fold(true, |ok, v| ok & v.is_finite()),
-    })
 }
 
 /// Cheap validation at job submission: is `id` known, and can it run on `n` rows with `p1` and
