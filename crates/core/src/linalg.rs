@@ -874,6 +874,28 @@ mod tests {
     use crate::test_data::uniform as m;
 
     #[test]
+    fn non_finite_entries_are_found_in_any_column_of_a_large_matrix() {
+        // 600 × 500 is above the parallel threshold; a two-thread pool splits the columns
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let clean = m(600, 500, 3);
+        pool.install(|| {
+            assert!(all_finite(clean.as_ref()));
+            assert!(all_finite(clean.transpose()));
+            for (i, j) in [(0, 0), (599, 499), (300, 250), (17, 1)] {
+                for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+                    let mut x = clean.clone();
+                    x[(i, j)] = bad;
+                    assert!(!all_finite(x.as_ref()), "{bad} at ({i}, {j})");
+                    assert!(!all_finite(x.transpose()), "{bad} at ({i}, {j}), transposed");
+                }
+            }
+        });
+    }
+
+    #[test]
     fn centring_matches_the_definition_on_any_layout() {
         // the second size is above PAR_MIN_ELEMENTS: columns are centred on the pool
         for (n, p) in [(30, 7), (600, 500)] {
