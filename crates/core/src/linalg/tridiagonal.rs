@@ -20,7 +20,7 @@ pub(crate) fn eigenvalues(d: &[f64], e: &[f64]) -> Option<Vec<f64>> {
         return None;
     }
     // Scaling by a power of two is exact and keeps the squares of the off-diagonal in range.
-    let scale = 2f64.powi(scale.log2().round() as i32);
+    let scale = 2f64.powi((scale.log2().round() as i32).clamp(-1022, 1023));
     let mut d: Vec<f64> = d.iter().map(|v| v / scale).collect();
     // e2[i] = e_i², the couplings the root-free iteration works on; e2[n−1] pads the last row.
     let mut e2: Vec<f64> = e.iter().map(|v| (v / scale).powi(2)).chain([0.0]).collect();
@@ -230,12 +230,15 @@ mod tests {
         let e = [1.0, 0.5, 0.0, 1e-3, 2.0];
         let base = eigenvalues(&d, &e).unwrap();
         close(&base, &reference(&d, &e), 1e-14 * 8.0);
-        for k in [-600, 600] {
+        for k in [-600, 600, 1020] {
             let f = 2f64.powi(k);
             let scaled = eigenvalues(&d.map(|v| v * f), &e.map(|v| v * f)).unwrap();
             let want: Vec<f64> = base.iter().map(|v| v * f).collect();
             close(&scaled, &want, 1e-14 * 8.0 * f);
         }
+        // entries near the top of the range: the scaling's exponent is capped at 1023
+        let huge = 1.5 * 2f64.powi(1023);
+        assert_eq!(eigenvalues(&[huge, 1.0], &[0.0]), Some(vec![1.0, huge]));
         // diagonal and zero matrices
         assert_eq!(
             eigenvalues(&[3.0, -1.0, 2.0], &[0.0, 0.0]),
