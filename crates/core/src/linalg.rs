@@ -889,7 +889,10 @@ mod tests {
                     let mut x = clean.clone();
                     x[(i, j)] = bad;
                     assert!(!all_finite(x.as_ref()), "{bad} at ({i}, {j})");
-                    assert!(!all_finite(x.transpose()), "{bad} at ({i}, {j}), transposed");
+                    assert!(
+                        !all_finite(x.transpose()),
+                        "{bad} at ({i}, {j}), transposed"
+                    );
                 }
             }
         });
