@@ -22,14 +22,14 @@ pub(crate) fn eigenvalues(d: &[f64], e: &[f64]) -> Option<Vec<f64>> {
     // Scaling by a power of two is exact and keeps the squares of the off-diagonal in range.
     let scale = 2f64.powi((scale.log2().round() as i32).clamp(-1022, 1023));
     let mut d: Vec<f64> = d.iter().map(|v| v / scale).collect();
-    // e2[i] = e_i², the couplings the root-free iteration works on; e2[n−1] pads the last row.
-    let mut e2: Vec<f64> = e.iter().map(|v| (v / scale).powi(2)).chain([0.0]).collect();
+    // e2[i] = e_i², the couplings the root-free iteration works on.
+    let mut e2: Vec<f64> = e.iter().map(|v| (v / scale).powi(2)).collect();
     let eps = f64::EPSILON / 2.0;
     let eps2 = eps * eps;
     let mut budget = 30 * n;
     let mut start = 0;
     while start < n {
-        // The next unreduced block [l, end]: couplings below ε√|d_i d_{i+1}| split the matrix.
+        // The next unreduced block [start, end]: couplings below ε√|d_i d_{i+1}| split the matrix.
         let mut end = start;
         while end + 1 < n && e2[end] > eps2 * (d[end] * d[end + 1]).abs() {
             end += 1;
@@ -43,24 +43,19 @@ pub(crate) fn eigenvalues(d: &[f64], e: &[f64]) -> Option<Vec<f64>> {
             continue;
         }
         // QL deflates eigenvalues at the top and QR at the bottom: chase towards the end whose
-        // diagonal entry is larger in magnitude, as dsterf does.
-        let ok = if d[m].abs() < d[l].abs() {
-            // QR on the reversed block is QL on the block read backwards.
-            let mut dr: Vec<f64> = d[l..=m].iter().rev().copied().collect();
-            let mut er: Vec<f64> = e2[l..m].iter().rev().copied().chain([0.0]).collect();
-            let ok = ql(&mut dr, &mut er, eps2, &mut budget);
-            for (k, v) in dr.into_iter().rev().enumerate() {
-                d[l + k] = v;
-            }
-            ok
-        } else {
-            let mut block_e = e2[l..m].to_vec();
-            block_e.push(0.0);
-            ql(&mut d[l..=m], &mut block_e, eps2, &mut budget)
-        };
-        if !ok {
+        // diagonal entry is larger in magnitude, as dsterf does. QR is QL on the reversed block;
+        // the order of the values found does not matter, as they are sorted at the end.
+        let mut block_d = d[l..=m].to_vec();
+        let mut block_e = e2[l..m].to_vec();
+        if d[m].abs() < d[l].abs() {
+            block_d.reverse();
+            block_e.reverse();
+        }
+        block_e.push(0.0);
+        if !ql(&mut block_d, &mut block_e, eps2, &mut budget) {
             return None;
         }
+        d[l..=m].copy_from_slice(&block_d);
     }
     let mut values: Vec<f64> = d.iter().map(|v| v * scale).collect();
     values.sort_by(f64::total_cmp);
