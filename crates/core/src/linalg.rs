@@ -11,17 +11,25 @@
 //! - singular values alone go through faer's bidiagonalisation and our dqds
 //!   (`linalg/bidiagonal.rs`), which replaces faer's divide and conquer on the bidiagonal (a third
 //!   of its SVD's time);
-//! - symmetric eigenvalues alone go through faer's tridiagonalisation and our root-free QL/QR
-//!   (`linalg/tridiagonal.rs`), which replaces faer's tridiagonal QR (twice as slow at 199²);
+//! - symmetric eigenvalues alone go through our tridiagonalisation (`linalg/tridiagonalize.rs`,
+//!   twice as fast as faer's at 199²) and our root-free QL/QR (`linalg/tridiagonal.rs`), which
+//!   replaces faer's tridiagonal QR (twice as slow at 199²);
 //! - decomposition failures become [`LinalgError`] instead of panics.
 
 mod bidiagonal;
 mod tridiagonal;
+mod tridiagonalize;
 
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::matmul::triangular::BlockStructure;
 use faer::traits::RealField;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
+
+/// The power of two nearest `x > 0` on the log scale, within the normal exponent range: dividing
+/// by it is exact and brings `x` near 1.
+fn power_of_two_near(x: f64) -> f64 {
+    2f64.powi((x.log2().round() as i32).clamp(-1022, 1023))
+}
 
 /// A decomposition did not converge.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -502,9 +510,9 @@ pub fn thin_svd<T: RealField>(a: MatRef<'_, T>) -> Result<ThinSvd<T>, LinalgErro
     })
 }
 
-/// Eigenvalues of the symmetric matrix `a` (lower triangle read), nondecreasing: faer's
-/// tridiagonalisation, then the root-free QL/QR of `linalg/tridiagonal.rs`, or faer's whole
-/// solver where that declines.
+/// Eigenvalues of the symmetric matrix `a` (lower triangle read), nondecreasing: the
+/// tridiagonalisation of `linalg/tridiagonalize.rs` (faer's where that declines), then the
+/// root-free QL/QR of `linalg/tridiagonal.rs`, or faer's whole solver where that declines.
 pub fn sym_eigvals(a: MatRef<'_, f64>) -> Result<Vec<f64>, LinalgError> {
     if let Some(values) = sym_eigvals_by_tridiagonal(a) {
         return Ok(values);
@@ -512,14 +520,17 @@ pub fn sym_eigvals(a: MatRef<'_, f64>) -> Result<Vec<f64>, LinalgError> {
     sym_evd(a, false).map(|(s, _)| s)
 }
 
-/// [`sym_eigvals`] through faer's tridiagonalisation and our root-free QL/QR; `None` where the
-/// latter declines.
+/// [`sym_eigvals`] through a tridiagonalisation and our root-free QL/QR; `None` where the latter
+/// declines.
 fn sym_eigvals_by_tridiagonal(a: MatRef<'_, f64>) -> Option<Vec<f64>> {
     use faer::linalg::evd::tridiag;
     let n = a.nrows();
     assert_eq!(n, a.ncols(), "sym_eigvals needs a square matrix");
     if n < 2 {
         return Some(if n == 1 { vec![a[(0, 0)]] } else { vec![] });
+    }
+    if let Some((d, e)) = tridiagonalize::tridiagonalize(a) {
+        return tridiagonal::eigenvalues(&d, &e);
     }
     let par = par_for(10.0 * (n as f64).powi(3));
     let mut t = Mat::<f64>::zeros(n, n);

@@ -20,7 +20,7 @@ pub(crate) fn eigenvalues(d: &[f64], e: &[f64]) -> Option<Vec<f64>> {
         return None;
     }
     // Scaling by a power of two is exact and keeps the squares of the off-diagonal in range.
-    let scale = 2f64.powi((scale.log2().round() as i32).clamp(-1022, 1023));
+    let scale = super::power_of_two_near(scale);
     let mut d: Vec<f64> = d.iter().map(|v| v / scale).collect();
     // e2[i] = e_i², the couplings the root-free iteration works on.
     let mut e2: Vec<f64> = e.iter().map(|v| (v / scale).powi(2)).collect();
