@@ -147,6 +147,25 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// The context of a pair that passes [`super::validate_pair`], whose finiteness check comes
+    /// from the column moments most measures need anyway: a value that is not finite makes its
+    /// side's sum of squares NaN or infinite, so only then (or on overflow) are the values
+    /// scanned. The separate scan was 3-4% of NBS at size C.
+    pub fn validated(
+        x: MatRef<'a, f64>,
+        y: MatRef<'a, f64>,
+        conditions: Option<usize>,
+    ) -> Result<Self, MeasureError> {
+        super::validate_shapes(x, y)?;
+        let ctx = Ctx::new(x, y, conditions);
+        for (which, m, side) in [("X", x, ctx.sx()), ("Y", y, ctx.sy())] {
+            if !side.moments.raw_norm2.is_finite() {
+                super::check_finite(which, m)?;
+            }
+        }
+        Ok(ctx)
+    }
+
     pub fn n(&self) -> usize {
         self.x.nrows()
     }

@@ -207,9 +207,8 @@ impl Measure {
         y: MatRef<'_, f64>,
         conditions: Option<usize>,
     ) -> Result<f64, MeasureError> {
-        validate_pair(x, y)?;
+        let ctx = Ctx::validated(x, y, conditions)?;
         self.check_shapes_in(x.nrows(), x.ncols(), y.ncols(), conditions)?;
-        let ctx = Ctx::new(x, y, conditions);
         self.eval(&ctx)
     }
 
@@ -247,6 +246,13 @@ fn finish(info: &MeasureInfo, v: f64) -> Result<f64, MeasureError> {
 
 /// Row counts equal, both non-empty, all values finite.
 pub fn validate_pair(x: MatRef<'_, f64>, y: MatRef<'_, f64>) -> Result<(), MeasureError> {
+    validate_shapes(x, y)?;
+    check_finite("X", x)?;
+    check_finite("Y", y)
+}
+
+/// Row counts equal, both non-empty.
+pub(crate) fn validate_shapes(x: MatRef<'_, f64>, y: MatRef<'_, f64>) -> Result<(), MeasureError> {
     for (which, m) in [("X", x), ("Y", y)] {
         if m.nrows() == 0 || m.ncols() == 0 {
             return Err(MeasureError::Empty {
@@ -262,21 +268,24 @@ pub fn validate_pair(x: MatRef<'_, f64>, y: MatRef<'_, f64>) -> Result<(), Measu
             n_y: y.nrows(),
         });
     }
-    for (which, m) in [("X", x), ("Y", y)] {
-        if crate::linalg::all_finite(m) {
-            continue;
-        }
-        for j in 0..m.ncols() {
-            for i in 0..m.nrows() {
-                let v = m[(i, j)];
-                if !v.is_finite() {
-                    return Err(MeasureError::NonFinite {
-                        which: which.into(),
-                        row: i,
-                        col: j,
-                        value: v.to_string(),
-                    });
-                }
+    Ok(())
+}
+
+/// All values of `m` (the side named `which`) finite, or the first that is not.
+pub(crate) fn check_finite(which: &str, m: MatRef<'_, f64>) -> Result<(), MeasureError> {
+    if crate::linalg::all_finite(m) {
+        return Ok(());
+    }
+    for j in 0..m.ncols() {
+        for i in 0..m.nrows() {
+            let v = m[(i, j)];
+            if !v.is_finite() {
+                return Err(MeasureError::NonFinite {
+                    which: which.into(),
+                    row: i,
+                    col: j,
+                    value: v.to_string(),
+                });
             }
         }
     }
@@ -327,18 +336,17 @@ pub fn score_many_in(
     conditions: Option<usize>,
     progress: &dyn Progress,
 ) -> Result<Vec<Result<f64, MeasureError>>, Cancelled> {
-    let pair_ok = validate_pair(x, y);
-    let ctx = Ctx::new(x, y, conditions);
+    let ctx = Ctx::validated(x, y, conditions);
     let mut out = Vec::with_capacity(ids.len());
     for (k, id) in ids.iter().enumerate() {
         if progress.cancelled() {
             return Err(Cancelled);
         }
         progress.report(k as f64 / ids.len().max(1) as f64, id);
-        let r = pair_ok.clone().and_then(|_| {
+        let r = ctx.as_ref().map_err(Clone::clone).and_then(|ctx| {
             let m = find(id)?;
             m.check_shapes_in(x.nrows(), x.ncols(), y.ncols(), conditions)?;
-            m.eval(&ctx)
+            m.eval(ctx)
         });
         out.push(r);
     }

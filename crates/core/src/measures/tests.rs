@@ -1,6 +1,7 @@
 //! Unit tests of the catalogue plumbing.
 
 use super::*;
+use crate::progress::NoProgress;
 
 #[test]
 fn catalogue_ids_roundtrip() {
@@ -66,6 +67,41 @@ fn non_finite_entries_are_located_on_any_layout() {
     }
     let x = faer::Mat::<f64>::from_fn(6, 4, |i, j| (i * j) as f64);
     assert!(validate_pair(x.as_ref(), y.as_ref()).is_ok());
+}
+
+/// The measures take their finiteness check from the column moments (`Ctx::validated`): the
+/// same located error as `validate_pair` for one measure and for a batch, in either side and on
+/// the pool's column split, and finite values whose squares overflow still pass.
+#[test]
+fn measures_refuse_non_finite_entries_and_accept_huge_finite_ones() {
+    let located = |r: Result<f64, MeasureError>| match r {
+        Err(MeasureError::NonFinite {
+            which, row, col, ..
+        }) => (which, row, col),
+        other => panic!("{other:?}"),
+    };
+    let ids = ["nbs".to_string(), "cka".to_string()];
+    // 600 × 500 is large enough for the moments to split the columns over the pool
+    for (n, p) in [(6, 4), (600, 500)] {
+        let y = faer::Mat::<f64>::from_fn(n, p, |i, j| ((i * 7 + j * 3) % 11) as f64);
+        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            let mut x = faer::Mat::<f64>::from_fn(n, p, |i, j| ((i + 2 * j) % 5) as f64);
+            x[(n - 2, p / 2)] = bad;
+            let want = ("X".to_string(), n - 2, p / 2);
+            assert_eq!(located(score("nbs", x.as_ref(), y.as_ref())), want);
+            let many = score_many(&ids, x.as_ref(), y.as_ref(), &NoProgress).unwrap();
+            assert!(many.into_iter().all(|r| located(r) == want));
+            let want = ("Y".to_string(), n - 2, p / 2);
+            assert_eq!(located(score("cka", y.as_ref(), x.as_ref())), want);
+        }
+    }
+    // sums of squares overflow to infinity, yet every value is finite
+    let x = faer::Mat::<f64>::from_fn(8, 3, |i, j| 1e200 * ((i + j) % 4) as f64 - 1e200);
+    let y = faer::Mat::<f64>::from_fn(8, 3, |i, j| ((i * j) % 3) as f64);
+    assert!(!matches!(
+        score("cka", x.as_ref(), y.as_ref()),
+        Err(MeasureError::NonFinite { .. })
+    ));
 }
 
 #[test]
