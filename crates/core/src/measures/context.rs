@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use faer::{Mat, MatRef};
 
 use super::MeasureError;
-use crate::linalg;
+use crate::linalg::{self, Triangle};
 
 /// Linear-kernel terms of centred `X` and `Y`: `hxy = ‖XcᵀYc‖_F² = ⟨K_X, K_Y⟩`,
 /// `hxx = ‖XcᵀXc‖_F² = ‖K_X‖²`, `hyy`.
@@ -60,8 +60,9 @@ impl Side {
 
 /// A centred side reduced to at most `n` columns with the same row Gram.
 pub(crate) enum Reduced {
-    /// The Cholesky factor `L` of the centred Gram on `1⊥` (`linalg::centred_gram_cholesky`):
-    /// the reduced rows are `H [0; L]`, and two factors give the cross product `L_xᵀ L_y`.
+    /// A triangular factor `F` of the centred Gram on `1⊥` (`linalg::centred_gram_cholesky`),
+    /// lower for X and upper for Y: the reduced rows are `H [0; F]`, and two factors give the
+    /// cross product `L_xᵀ U_y`, itself upper triangular.
     Factor(Mat<f64>),
     /// The reduced rows themselves.
     Rows(Mat<f64>),
@@ -81,11 +82,12 @@ impl Reduced {
 /// itself (needed only off the factor route) and `gram` its shared centred Gram.
 fn reduce<'a>(
     (n, p): (usize, usize),
+    triangle: Triangle,
     xc: impl FnOnce() -> MatRef<'a, f64>,
     gram: impl FnOnce() -> MatRef<'a, f64>,
 ) -> Reduced {
     if p > n
-        && let Some(l) = linalg::centred_gram_cholesky(gram())
+        && let Some(l) = linalg::centred_gram_cholesky(gram(), triangle)
     {
         return Reduced::Factor(l);
     }
@@ -245,12 +247,12 @@ impl<'a> Ctx<'a> {
     /// route when that Gram is nearly singular.
     pub fn xr(&self) -> &Reduced {
         self.xr
-            .get_or_init(|| reduce(self.x.shape(), || self.xc(), || self.kx()))
+            .get_or_init(|| reduce(self.x.shape(), Triangle::Lower, || self.xc(), || self.kx()))
     }
 
     pub fn yr(&self) -> &Reduced {
         self.yr
-            .get_or_init(|| reduce(self.y.shape(), || self.yc(), || self.ky()))
+            .get_or_init(|| reduce(self.y.shape(), Triangle::Upper, || self.yc(), || self.ky()))
     }
 
     /// When both sides are wider than `n`, factors their centred Grams side by side on the pool
@@ -269,8 +271,8 @@ impl<'a> Ctx<'a> {
         }
         let (kx, ky) = (self.kx(), self.ky());
         let (lx, ly) = rayon::join(
-            || linalg::centred_gram_cholesky(kx),
-            || linalg::centred_gram_cholesky(ky),
+            || linalg::centred_gram_cholesky(kx, Triangle::Lower),
+            || linalg::centred_gram_cholesky(ky, Triangle::Upper),
         );
         for (cell, factor) in [(&self.xr, lx), (&self.yr, ly)] {
             if let Some(l) = factor {
@@ -324,8 +326,13 @@ impl<'a> Ctx<'a> {
                 let sv = if self.x.ncols() <= n && self.y.ncols() <= n {
                     linalg::singular_values(self.cxy())
                 } else {
-                    let reduced = self.reduced_cross();
-                    linalg::singular_values_via_gram(reduced.as_ref(), NUCLEAR_REL_ERR)
+                    match self.reduced_cross() {
+                        (r, true) => linalg::upper_triangular_singular_values_via_gram(
+                            r.as_ref(),
+                            NUCLEAR_REL_ERR,
+                        ),
+                        (a, false) => linalg::singular_values_via_gram(a.as_ref(), NUCLEAR_REL_ERR),
+                    }
                 };
                 sv.map_err(|e| MeasureError::Numerical {
                     measure: measure.to_string(),
@@ -338,14 +345,17 @@ impl<'a> Ctx<'a> {
     }
 
     /// `x̃ᵀỹ` from the row-space reductions: at most `min(n,p1) × min(n,p2)`, with the nonzero
-    /// singular values of `XcᵀYc`.
-    pub fn reduced_cross(&self) -> Mat<f64> {
+    /// singular values of `XcᵀYc`; and whether it is upper triangular (both sides factors).
+    pub fn reduced_cross(&self) -> (Mat<f64>, bool) {
         self.factor_wide_sides();
         match (self.xr(), self.yr()) {
-            (Reduced::Factor(lx), Reduced::Factor(ly)) => {
-                linalg::lower_factors_tn(lx.as_ref(), ly.as_ref())
+            (Reduced::Factor(lx), Reduced::Factor(uy)) => {
+                (linalg::factors_tn(lx.as_ref(), uy.as_ref()), true)
             }
-            (a, b) => linalg::mul_tn(a.rows().as_ref().as_ref(), b.rows().as_ref().as_ref()),
+            (a, b) => (
+                linalg::mul_tn(a.rows().as_ref().as_ref(), b.rows().as_ref().as_ref()),
+                false,
+            ),
         }
     }
 

@@ -164,7 +164,8 @@ fn wide_sides_take_the_gram_route_and_match_the_full_svd() {
             let y_factored = matches!(ctx.yr(), context::Reduced::Factor(_));
             assert_eq!(y_factored, k == 0, "case {k}");
             if k == 0 {
-                let reduced = ctx.reduced_cross();
+                let (reduced, upper) = ctx.reduced_cross();
+                assert!(upper, "two factors give an upper triangular product");
                 assert!(
                     crate::linalg::singular_values_from_gram(reduced.as_ref(), 1e-10)
                         .unwrap()
@@ -172,8 +173,35 @@ fn wide_sides_take_the_gram_route_and_match_the_full_svd() {
                     "the reduced product should pass the Gram route's bound"
                 );
             }
+            // Y's factor is upper triangular: its reduced rows meet X's rows when X is not
+            // factored (the swapped narrow and rank-5 sides)
+            let swapped = context::Ctx::new(y.as_ref(), x.as_ref(), None);
+            let got: f64 = swapped.cross_sv("nbs").unwrap().iter().sum();
+            assert!(
+                (got - want).abs() < 1e-12 * want,
+                "{k} swapped: {got} vs {want}"
+            );
         });
     }
+    // one thread: each side is reduced on its own (no joined factorisation), same triangles
+    let single = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    single.install(|| {
+        let ctx = context::Ctx::new(x.as_ref(), ys[0].as_ref(), None);
+        let got: f64 = ctx.cross_sv("nbs").unwrap().iter().sum();
+        let full = crate::linalg::mul_tn(ctx.xc(), ctx.yc());
+        let want: f64 = crate::linalg::singular_values(full.as_ref())
+            .unwrap()
+            .iter()
+            .sum();
+        assert!(
+            (got - want).abs() < 1e-12 * want,
+            "one thread: {got} vs {want}"
+        );
+        assert!(ctx.reduced_cross().1);
+    });
 }
 
 #[test]
