@@ -17,6 +17,10 @@ use faer::{Accum, Mat, Par};
 use simscore_core::measures;
 use simscore_core::progress::NoProgress;
 
+/// The service binary's allocator (see `src/main.rs`), so that the benchmarks time what it runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn splitmix64(x: u64) -> u64 {
     let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);

@@ -17,6 +17,10 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 use simscore_core::array::{Array, Dtype};
 use simscore_core::optim::{Optimization, OptimizeSpec, datasets};
 
+/// The service binary's allocator (see `src/main.rs`), so that the benchmarks time what it runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Steps timed per fresh run: the reference script times iterations 1 to 30.
 const WINDOW: u64 = 30;
 
