@@ -227,6 +227,15 @@ pub fn gram_nt(a: MatRef<'_, f64>) -> Mat<f64> {
     sym_product(a)
 }
 
+/// [`gram_nt`] on the calling thread, for callers that run several side by side.
+pub fn gram_nt_sequential(a: MatRef<'_, f64>) -> Mat<f64> {
+    let m = a.nrows();
+    let mut out = Mat::zeros(m, m);
+    accumulate_lower_blocked(out.as_mut(), a);
+    mirror_lower(out.as_mut());
+    out
+}
+
 /// `a aᵀ` through the triangular product (half the flops), lower triangle mirrored.
 ///
 /// For a thin output (`m < 512` rows against more than `2m` columns) the columns are split over
@@ -247,12 +256,8 @@ fn sym_product(a: MatRef<'_, f64>) -> Mat<f64> {
             .into_par_iter()
             .map(|t| {
                 let j = t * chunk;
-                let share = a.subcols(j, chunk.min(k - j));
                 let mut out = Mat::zeros(m, m);
-                for b in (0..share.ncols()).step_by(THIN_BLOCK) {
-                    let block = share.subcols(b, THIN_BLOCK.min(share.ncols() - b));
-                    accumulate_lower(out.as_mut(), block, Par::Seq);
-                }
+                accumulate_lower_blocked(out.as_mut(), a.subcols(j, chunk.min(k - j)));
                 out
             })
             .reduce_with(|x, y| x + y)
@@ -260,12 +265,26 @@ fn sym_product(a: MatRef<'_, f64>) -> Mat<f64> {
     } else {
         lower_product(a, par_for(flops))
     };
-    for j in 0..m {
+    mirror_lower(out.as_mut());
+    out
+}
+
+/// `out += a aᵀ` on the lower triangle, on the calling thread, in blocks of [`THIN_BLOCK`]
+/// columns.
+fn accumulate_lower_blocked(mut out: MatMut<'_, f64>, a: MatRef<'_, f64>) {
+    for b in (0..a.ncols()).step_by(THIN_BLOCK) {
+        let block = a.subcols(b, THIN_BLOCK.min(a.ncols() - b));
+        accumulate_lower(out.as_mut(), block, Par::Seq);
+    }
+}
+
+/// Copies the strict lower triangle onto the upper one.
+fn mirror_lower(mut out: MatMut<'_, f64>) {
+    for j in 0..out.ncols() {
         for i in 0..j {
             out[(i, j)] = out[(j, i)];
         }
     }
-    out
 }
 
 /// Columns per block of a thin Gram's sequential sums (see [`sym_product`]).

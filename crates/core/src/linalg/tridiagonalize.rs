@@ -5,6 +5,10 @@
 //! (the Gram whose eigenvalues give NBS and Procrustes at size C) its columns average 66 entries
 //! and that overhead held it to about 13 Gflop/s. Four columns share the loads of the reflector
 //! vectors and the running product, and the work per pass quadruples.
+//!
+//! Measured through `sym_eigvals` (this reduction plus the QL of `tridiagonal.rs`), alternated
+//! with faer's, min of 8-30 runs: 1.0-1.2 → 0.65-0.85 ms at 199², 13 → 8.4-8.8 ms at 500², and
+//! 79-223 → 55-63 ms at 1000², where faer's reduction runs on both threads and this one on one.
 
 use faer::MatRef;
 

@@ -257,6 +257,20 @@ fn raw_products_match_the_centred_copy_and_are_left_for_large_means() {
             }
             let tol = if raw { 1e-14 } else { 1e-8 };
             assert!((norms.0 - nx2).abs() < tol * nx2 && (norms.1 - ny2).abs() < tol * ny2);
+            // both Grams side by side, one per thread, on either route
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(2)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let ctx = context::Ctx::new(x.as_ref(), y.as_ref(), None);
+                ctx.row_grams();
+                for (k, g) in [(3, ctx.kx()), (4, ctx.ky())] {
+                    let err = crate::linalg::frob2((g - &want[k]).as_ref()) / scale[k];
+                    let tol = if raw { 1e-28 } else { 1e-16 };
+                    assert!(err < tol, "joined Gram {k}, offset {offset}: {err:e}");
+                }
+            });
         }
     }
 }
