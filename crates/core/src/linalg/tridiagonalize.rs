@@ -6,9 +6,12 @@
 //! and that overhead held it to about 13 Gflop/s. Four columns share the loads of the reflector
 //! vectors and the running product, and the work per pass quadruples.
 //!
-//! Measured through `sym_eigvals` (this reduction plus the QL of `tridiagonal.rs`), alternated
-//! with faer's, min of 8-30 runs: 1.0-1.2 → 0.65-0.85 ms at 199², 13 → 8.4-8.8 ms at 500², and
-//! 79-223 → 55-63 ms at 1000², where faer's reduction runs on both threads and this one on one.
+//! Measured through `sym_eigvals` (this reduction plus the QL of `tridiagonal.rs`) against
+//! faer's reduction, alternated, min / median of 8-40 runs (ms): 199², 1.17-1.50 / 1.21-1.61 →
+//! 0.82-0.98 / 0.85-1.02; 500², 10.4-11.1 / 14.6-17.9 → 8.3-8.6 / 8.5-9.2; 1000², 54.5-58.5 /
+//! 69-75 → 51.6-53.9 / 54-55; 2000², 447-550 → 427-444. From 500² on faer's runs on both
+//! threads and this one on one: the matrix no longer fits in one core's L2, and both are bound
+//! by the bandwidth beyond it.
 
 use faer::MatRef;
 
