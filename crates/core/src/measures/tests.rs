@@ -153,12 +153,7 @@ fn wide_sides_take_the_gram_route_and_match_the_full_svd() {
     for (k, y) in ys.iter().enumerate() {
         pool.install(|| {
             let ctx = context::Ctx::new(x.as_ref(), y.as_ref(), None);
-            let got: f64 = ctx.cross_sv("nbs").unwrap().iter().sum();
-            let full = crate::linalg::mul_tn(ctx.xc(), ctx.yc());
-            let want: f64 = crate::linalg::singular_values(full.as_ref())
-                .unwrap()
-                .iter()
-                .sum();
+            let (got, want) = nuclear_by_route_and_by_svd(&ctx);
             assert!((got - want).abs() < 1e-12 * want, "{k}: {got} vs {want}");
             assert!(matches!(ctx.xr(), context::Reduced::Factor(_)));
             let y_factored = matches!(ctx.yr(), context::Reduced::Factor(_));
@@ -190,18 +185,24 @@ fn wide_sides_take_the_gram_route_and_match_the_full_svd() {
         .unwrap();
     single.install(|| {
         let ctx = context::Ctx::new(x.as_ref(), ys[0].as_ref(), None);
-        let got: f64 = ctx.cross_sv("nbs").unwrap().iter().sum();
-        let full = crate::linalg::mul_tn(ctx.xc(), ctx.yc());
-        let want: f64 = crate::linalg::singular_values(full.as_ref())
-            .unwrap()
-            .iter()
-            .sum();
+        let (got, want) = nuclear_by_route_and_by_svd(&ctx);
         assert!(
             (got - want).abs() < 1e-12 * want,
             "one thread: {got} vs {want}"
         );
         assert!(ctx.reduced_cross().1);
     });
+}
+
+/// `‖XcᵀYc‖_*` by the context's route, and by the SVD of the full product.
+fn nuclear_by_route_and_by_svd(ctx: &context::Ctx<'_>) -> (f64, f64) {
+    let got = ctx.cross_sv("nbs").unwrap().iter().sum();
+    let full = crate::linalg::mul_tn(ctx.xc(), ctx.yc());
+    let want = crate::linalg::singular_values(full.as_ref())
+        .unwrap()
+        .iter()
+        .sum();
+    (got, want)
 }
 
 #[test]
